@@ -1,0 +1,1 @@
+"""dydx: measure how accurate and how fast each way of computing a derivative is."""

@@ -1,0 +1,143 @@
+"""The functions a study can differentiate: named builtins, torch.nn activations, expressions.
+
+`FUNCTIONS` holds the named builtins (one per primitive, plus `cube`); `NN_ACTIVATIONS`
+holds every activation class in `torch.nn` that constructs without arguments and acts
+elementwise, found by reflection as in the tutorial's `getattr(nn, name)()`.
+`resolve_function(kind, name, expr)` turns a config into a `Function`.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+import torch
+from torch import nn
+
+from harness.expr import parse_expression
+from harness.nodes import PRIMITIVES, Apply, BinOp, Const, Node, X
+from harness.registry import Registry, choice_error
+
+KINDS = ("builtin", "nn", "expr")
+
+# nn classes whose default construction is exactly one of our symbolic primitives.
+NN_SYMBOLIC = {
+    "CELU": "elu", "ELU": "elu", "GELU": "gelu", "Hardshrink": "hardshrink",
+    "Hardsigmoid": "hardsigmoid", "Hardswish": "hardswish", "Hardtanh": "hardtanh",
+    "LeakyReLU": "leaky_relu", "LogSigmoid": "logsigmoid", "Mish": "mish", "ReLU": "relu",
+    "ReLU6": "relu6", "SELU": "selu", "SiLU": "silu", "Sigmoid": "sigmoid",
+    "Softplus": "softplus", "Softshrink": "softshrink", "Softsign": "softsign",
+    "Tanh": "tanh", "Tanhshrink": "tanhshrink",
+}
+
+
+@dataclass(frozen=True)
+class Function:
+    """An elementwise function under study.
+
+    `node` is its symbolic tree (None for a torch module with no known closed form, whose
+    reference then falls back to float64 autograd); `make_module` builds the nn.Module
+    when the function is studied through torch.nn reflection.
+    """
+
+    name: str
+    source: str
+    node: Node | None
+    make_module: Callable[[], nn.Module] | None = None
+
+    @property
+    def reference_kind(self) -> str:
+        return "mpmath" if self.node is not None else "float64-autograd"
+
+    def callable_for(self, dtype: torch.dtype, device: torch.device | str) -> Callable:
+        """The torch callable in the run's dtype and device."""
+        if self.make_module is not None:
+            return self.make_module().to(device=device, dtype=dtype).eval()
+        return _node_callable(self.node)
+
+    def symbolic(self) -> sp.Expr | None:
+        return None if self.node is None else self.node.sympy()
+
+    def outside_domain(self, x: np.ndarray) -> np.ndarray:
+        if self.node is None:
+            return np.zeros(np.shape(x), dtype=bool)
+        return self.node.outside_domain(x)
+
+    def singular_in(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        if self.node is None:
+            return np.zeros(np.shape(lo), dtype=bool)
+        return self.node.singular_in(lo, hi)
+
+    def notes(self) -> list[str]:
+        return [] if self.node is None else self.node.notes()
+
+
+def _node_callable(node: Node) -> Callable[[torch.Tensor], torch.Tensor]:
+    def f(x: torch.Tensor) -> torch.Tensor:
+        y = node.torch(x)
+        # A constant expression still maps a tensor to a tensor of the same shape.
+        return y if isinstance(y, torch.Tensor) else torch.full_like(x, y)
+
+    return f
+
+
+def _builtins() -> Registry[Function]:
+    registry: Registry[Function] = Registry("fn")
+    for name in PRIMITIVES.names():
+        registry.add(name, Function(name, "builtin", Apply(PRIMITIVES.get(name), X())))
+    registry.add("cube", Function("cube", "builtin", BinOp("**", X(), Const(3.0, sp.Integer(3)))))
+    return registry
+
+
+def _acts_elementwise(module: nn.Module) -> bool:
+    """Probe: same shape out, and each output depends only on its own input."""
+    x = torch.linspace(-3, 3, 8, dtype=torch.float64)
+    try:
+        module = module.to(torch.float64).eval()
+        # Softmax-like classes warn about an implicit dim before failing the probe.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            whole = module(x)
+            apart = torch.cat([module(x[i:i + 1]) for i in range(len(x))])
+    except Exception:  # noqa: BLE001 - any failure means "not a plain elementwise map"
+        return False
+    return whole.shape == x.shape and torch.allclose(whole, apart)
+
+
+def _nn_activations() -> Registry[Callable[[], nn.Module]]:
+    registry: Registry[Callable[[], nn.Module]] = Registry("torch.nn activation")
+    for name in nn.modules.activation.__all__:
+        cls = getattr(nn, name)
+        try:
+            module = cls()
+        except TypeError:  # needs constructor arguments
+            continue
+        if _acts_elementwise(module):
+            registry.add(name, cls)
+    return registry
+
+
+FUNCTIONS = _builtins()
+NN_ACTIVATIONS = _nn_activations()
+
+
+def nn_function(name: str) -> Function:
+    if name not in NN_ACTIVATIONS:
+        raise ValueError(f"unsupported fn.name {name!r} for fn=nn; choose one of: "
+                         f"{', '.join(NN_ACTIVATIONS.names())}")
+    symbolic = NN_SYMBOLIC.get(name)
+    node = FUNCTIONS.get(symbolic).node if symbolic else None
+    return Function(f"nn.{name}", "nn", node, make_module=NN_ACTIVATIONS.get(name))
+
+
+def resolve_function(kind: str, name: str | None = None, expr: str | None = None) -> Function:
+    """Config fields -> Function; raises ValueError with a one-line message on bad input."""
+    if kind == "builtin":
+        return FUNCTIONS.get(name)
+    if kind == "nn":
+        return nn_function(name)
+    if kind == "expr":
+        return Function(expr.strip(), "expr", parse_expression(expr))
+    raise ValueError(choice_error("fn.kind", kind, list(KINDS)))

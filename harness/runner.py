@@ -1,0 +1,174 @@
+"""run_study: the one place that joins grid, function, method, reference, metrics and timing.
+
+Order matters for honest numbers: the method's values are computed and checked first,
+timing comes after (and never includes the reference or the plotting), and the
+reference is evaluated at the exact dtype-rounded x that the method saw.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from harness.config import Study
+from harness.machine import machine_info
+from harness.metrics import point_errors, summarize
+from harness.reference import autograd64_reference, cached_mpmath_reference
+from harness.timing import Timing, time_call
+
+# Per-point methods report progress every this many points.
+PROGRESS_CHUNK = 2000
+DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16",
+               torch.bfloat16: "bfloat16"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    record: dict
+    points: pd.DataFrame
+
+
+def make_grid(study: Study) -> torch.Tensor:
+    """The grid in float64, rounded once to the run's dtype, on the run's device."""
+    g = study.grid
+    x64 = np.linspace(g.start, g.stop, g.n) if g.n else np.arange(g.start, g.stop, g.step)
+    return torch.tensor(x64, dtype=torch.float64).to(study.dtype).to(study.device)
+
+
+def check_indices(n: int, max_points: int) -> np.ndarray:
+    """All indices, or an evenly strided deterministic subsample including both ends."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+
+def evaluate(study: Study, f: Callable, x: torch.Tensor, log: Callable[[str], None]) -> torch.Tensor:
+    """The method's derivative at every point of x (per-point methods in chunks, with progress)."""
+    fn, params = study.method.fn, study.params
+    if not study.method.per_point or x.numel() <= PROGRESS_CHUNK:
+        return fn(f, x, **params)
+    parts, start = [], time.perf_counter()
+    for lo in range(0, x.numel(), PROGRESS_CHUNK):
+        parts.append(fn(f, x[lo:lo + PROGRESS_CHUNK], **params))
+        done = lo + parts[-1].numel()
+        log(f"  {study.method.name}: {done}/{x.numel()} points ({time.perf_counter() - start:.1f} s)")
+    return torch.cat(parts)
+
+
+def reference(study: Study, x64: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    function = study.function
+    if function.node is None:
+        f64 = function.callable_for(torch.float64, "cpu")
+        hi, lo = autograd64_reference(f64, x64)
+        return hi, lo, "float64-autograd"
+    cache = Path(study.reference.cache_dir) if study.reference.cache_dir else None
+    hi, lo, _ = cached_mpmath_reference(function.symbolic(), x64, study.reference.dps, cache)
+    return hi, lo, "mpmath"
+
+
+def exclusions(study: Study, x: torch.Tensor, x64: np.ndarray, ref_hi: np.ndarray) -> np.ndarray:
+    """Per point: '' (checked), 'domain', 'kink' or 'stencil' (a stencil across a kink)."""
+    function = study.function
+    domain = function.outside_domain(x64) | ~np.isfinite(ref_hi)
+    kink = function.singular_in(x64, x64) & ~domain
+    stencil = np.zeros_like(kink)
+    if study.method.stencil is not None:
+        lo, hi = (t.double().cpu().numpy() for t in study.method.stencil(x, **study.params))
+        stencil = function.singular_in(lo, hi) & ~domain & ~kink
+    reason = np.full(x64.shape, "", dtype=object)
+    for name, mask in (("domain", domain), ("kink", kink), ("stencil", stencil)):
+        reason[mask] = name
+    return reason
+
+
+def time_study(study: Study, f: Callable, x: torch.Tensor) -> tuple[Timing, Timing]:
+    """Steady-state time of the method and of the plain forward pass f(x), same x."""
+    threads = study.timing.num_threads or torch.get_num_threads()
+    method = time_call(lambda: study.method.fn(f, x, **study.params),
+                       min_run_time=study.timing.min_run_time, num_threads=threads)
+
+    def forward():
+        with torch.no_grad():
+            return f(x)
+
+    return method, time_call(forward, min_run_time=study.timing.min_run_time, num_threads=threads)
+
+
+def timing_columns(method: Timing | None, forward: Timing | None, n_timed: int) -> dict:
+    if method is None:
+        return {"n_timed": 0}
+    return {
+        "n_timed": n_timed,
+        "time_first_call_s": method.first_call_s,
+        "time_median_s": method.median_s,
+        "time_iqr_s": method.iqr_s,
+        "time_min_s": method.min_s,
+        "time_noisy": method.noisy,
+        "n_repeats": method.n_repeats,
+        "raw_times_s": list(method.raw_times_s),
+        "forward_median_s": forward.median_s,
+        "points_per_s": n_timed / method.median_s,
+        "ns_per_point": method.median_s / n_timed * 1e9,
+        "cost_vs_forward": method.median_s / forward.median_s,
+        "num_threads": method.num_threads,
+    }
+
+
+def run_study(study: Study, run_dir: Path, seed: int = 0,
+              log: Callable[[str], None] = print) -> Outcome:
+    """One function x method x dtype x device x grid: values, errors, timing -> Outcome."""
+    torch.manual_seed(seed)
+    x_full = make_grid(study)
+    n = x_full.numel()
+    idx = check_indices(n, study.reference.max_points)
+    f = study.function.callable_for(study.dtype, study.device)
+    # Vectorized methods run on the whole grid (that is what is being measured); per-point
+    # methods run only on the checked points, which is equivalent point by point.
+    x_eval = x_full[torch.as_tensor(idx, device=study.device)] if study.method.per_point else x_full
+    df_eval = evaluate(study, f, x_eval, log)
+    df = df_eval if study.method.per_point else df_eval[torch.as_tensor(idx, device=study.device)]
+    x = x_full[torch.as_tensor(idx, device=study.device)]
+    x64 = x.double().cpu().numpy()
+    ref_hi, ref_lo, ref_kind = reference(study, x64)
+    reason = exclusions(study, x, x64, ref_hi)
+    df64 = df.detach().double().cpu().numpy()
+    stats = summarize(df64, ref_hi, ref_lo, reason != "", study.dtype)
+    timings = time_study(study, f, x_eval) if study.timing.enabled else (None, None)
+    record = {
+        "fn": study.function.name, "fn_source": study.function.source,
+        "method": study.method.name, "scheme": "", "h": np.nan, "h_mode": "", "order": 1,
+        **study.method.describe(study.dtype, **study.params),
+        "dtype": DTYPE_NAMES[study.dtype], "device": study.device.type,
+        "n": n, "n_checked": len(idx), "x_min": float(x64.min()), "x_max": float(x64.max()),
+        "reference": ref_kind, "reference_dps": study.reference.dps if ref_kind == "mpmath" else 0,
+        "status": "ok", "status_reason": "",
+        **stats,
+        "n_excluded": int((reason != "").sum()),
+        **{f"n_excluded_{k}": int((reason == k).sum()) for k in ("domain", "kink", "stencil")},
+        **timing_columns(*timings, n_timed=x_eval.numel()),
+        **machine_info(study.device),
+        "seed": seed,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_dir": str(run_dir),
+        "notes": "; ".join(study.function.notes()),
+    }
+    points = points_table(study, f, x, x64, df64, ref_hi, ref_lo, reason, idx)
+    return Outcome(record, points)
+
+
+def points_table(study: Study, f: Callable, x: torch.Tensor, x64: np.ndarray, df64: np.ndarray,
+                 ref_hi: np.ndarray, ref_lo: np.ndarray, reason: np.ndarray,
+                 idx: np.ndarray) -> pd.DataFrame:
+    with torch.no_grad():
+        fx = f(x).double().cpu().numpy()
+    abs_err, ulp_err = point_errors(df64, ref_hi, ref_lo, study.dtype)
+    return pd.DataFrame({
+        "index": idx, "x": x64, "f": fx, "df": df64, "df_ref": ref_hi, "df_ref_lo": ref_lo,
+        "abs_err": abs_err, "ulp_err": ulp_err, "excluded": reason.astype(str),
+    })

@@ -1,0 +1,26 @@
+"""dydx entry point: `python run.py [overrides]`, `python run.py -m [sweep overrides]`.
+
+Thin on purpose: register the config groups, check the command line, hand the composed
+config to harness.cli.run_job. Everything else lives in harness/.
+"""
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from harness.cli import fail, precheck, run_job
+from harness.config import register_configs
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    run_job(cfg)
+
+
+if __name__ == "__main__":
+    problem = precheck(sys.argv[1:])
+    if problem:
+        fail(problem)
+    main()
