@@ -12,7 +12,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from harness.config import DEVICES, DTYPES, ConfigError, validate
 from harness.functions import FUNCTIONS
@@ -67,21 +67,30 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def _reject(run_dir: Path, message: str) -> None:
+    """Fail without leaving an empty folder behind (Hydra creates it before we run)."""
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+    fail(message)
+
+
 def run_job(cfg: DictConfig) -> dict:
     """Validate, refuse to overwrite a finished run, run, store, summarize."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        study = validate(cfg)
-    except ConfigError as err:
-        fail(str(err))
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     if is_complete(run_dir):
         fail(f"{run_dir} already holds a finished run; nothing was changed. "
              f"Choose another hydra.run.dir")
+    try:
+        study = validate(cfg)
+    except ConfigError as err:
+        _reject(run_dir, str(err))
     print(f"dydx: {study.function.name} by {study.method.name} in "
           f"{cfg.dtype.name} on {study.device.type} ...", flush=True)
     outcome = run_study(study, run_dir, seed=cfg.seed,
                         log=lambda line: print(line, flush=True))
-    write_run(run_dir, outcome.record, outcome.points)
-    print(summary_line(outcome.record))
+    record = {**outcome.record, "overrides": " ".join(hydra_cfg.overrides.task)}
+    write_run(run_dir, record, outcome.points, OmegaConf.to_yaml(cfg, resolve=True))
+    print(summary_line(record))
     print(f"results: {run_dir}")
-    return outcome.record
+    return record

@@ -96,9 +96,11 @@ def _timing_table(r: dict) -> str:
     return table
 
 
-def write_run(run_dir: Path, record: dict, points: pd.DataFrame) -> None:
+def write_run(run_dir: Path, record: dict, points: pd.DataFrame, config_yaml: str = "") -> None:
     """Store one run; records.{csv,parquet} last, so a killed run is never taken as complete."""
     run_dir = Path(run_dir)
+    if config_yaml:
+        atomic_write_text(run_dir / "config.yaml", config_yaml)
     write_table(points, run_dir, POINTS)
     save_figure(derivative_figure(points, record), run_dir / "derivative.png")
     save_figure(error_figure(points, record), run_dir / "error.png")

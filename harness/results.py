@@ -28,6 +28,10 @@ def atomic_write(path: Path, write: Callable[[str], object], suffix: str = "") -
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); give it the permissions any new file gets.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
