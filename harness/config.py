@@ -21,7 +21,9 @@ from harness.functions import FUNCTIONS, Function, resolve_function
 from harness.methods import METHODS, Method
 from harness.registry import choice_error
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
+          "bfloat16": torch.bfloat16}
+ORDERS = (1, 2)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -91,6 +93,8 @@ class Config:
     grid: GridConf = field(default_factory=GridConf)
     timing: TimingConf = field(default_factory=TimingConf)
     reference: ReferenceConf = field(default_factory=ReferenceConf)
+    # Derivative order: 1 (f') or 2 (f'').
+    order: int = 1
     # Root folder for runs and sweeps.
     out_root: str = "results"
     seed: int = 0
@@ -126,6 +130,7 @@ class Study:
     function: Function
     method: Method
     params: dict
+    order: int
     dtype: torch.dtype
     device: torch.device
     grid: GridConf
@@ -144,6 +149,7 @@ def validate(cfg: DictConfig) -> Study:
         function=_checked(lambda: resolve_function(cfg.fn.kind, cfg.fn.name, cfg.fn.expr)),
         method=method,
         params=params,
+        order=_order(cfg.order),
         dtype=_dtype(cfg.dtype.name),
         device=_device(cfg.device.name),
         grid=_grid(cfg.grid),
@@ -157,6 +163,12 @@ def _checked(build):
         return build()
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def _order(order: int) -> int:
+    if order not in ORDERS:
+        raise ConfigError(f"order must be 1 (first derivative) or 2 (second derivative), got {order}")
+    return order
 
 
 def _dtype(name: str) -> torch.dtype:

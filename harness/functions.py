@@ -73,6 +73,11 @@ class Function:
     def notes(self) -> list[str]:
         return [] if self.node is None else self.node.notes()
 
+    @property
+    def analytic(self) -> bool:
+        """Whether Im f(x+ih)/h is f'(x): known only for functions with a symbolic tree."""
+        return self.node is not None and self.node.analytic
+
 
 def _node_callable(node: Node) -> Callable[[torch.Tensor], torch.Tensor]:
     def f(x: torch.Tensor) -> torch.Tensor:

@@ -1,16 +1,23 @@
-"""Ways of computing f'(x), one registered pure function each: (f, x, **params) -> f'(x).
+"""Ways of computing f'(x) (or f''(x)), one registered pure function each.
 
-A method sees only the callable and the grid tensor (already in the run's dtype and on
-its device); it does no I/O, logging or device choice. Its parameters are a small
-dataclass whose defaults become the method's Hydra config, and its `check` returns a
-one-line error for parameters it cannot use.
+Every method is `fn(f, x, n=1, **params)`, n being the derivative order: it sees only
+the callable and the grid tensor (already in the run's dtype and on its device) and
+returns the derivative as a tensor, or a `(derivative, error_estimate)` pair when the method estimates its own
+error. It does no I/O, logging or device choice. Its parameters are a small dataclass
+whose defaults become the method's Hydra config (`method.<field>=...`); `check` returns a
+one-line error for parameters it cannot use, and `supports` says why a function, dtype,
+device or derivative order cannot be done (the run is then recorded as unsupported).
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
+from functools import reduce
 from typing import Callable, Optional
 
+import numpy as np
+import sympy as sp
 import torch
 from torch import nn
 
@@ -18,6 +25,8 @@ from harness.registry import Registry
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 SCHEMES = ("central", "forward", "backward")
+STENCIL_ORDERS = (2, 4, 6, 8)
+HALF = (torch.float16, torch.bfloat16)
 
 
 @dataclass
@@ -25,56 +34,90 @@ class NoParams:
     """Parameters of a method that takes none."""
 
 
+def _no_check(**_) -> Optional[str]:
+    return None
+
+
+def _supports_all(function, dtype, device, n, **_) -> Optional[str]:
+    return None
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
-    fn: Callable[..., torch.Tensor]
-    # Dataclass of parameters with defaults; its fields become `method.<field>` overrides.
+    fn: Callable[..., object]
     params: type = NoParams
-    check: Callable[..., Optional[str]] = lambda **_: None
-    # (x, **params) -> (lo, hi): the interval of x values the method evaluates f at, so a
-    # stencil that crosses a kink, pole or domain edge is excluded and counted.
+    check: Callable[..., Optional[str]] = _no_check
+    # (function, dtype, device, n, **params) -> reason it cannot run, or None.
+    supports: Callable[..., Optional[str]] = _supports_all
+    # (x, n, **params) -> (lo, hi): the interval of x values the method evaluates f at,
+    # so a stencil that crosses a kink, pole or domain edge is excluded and counted.
     stencil: Optional[Callable[..., tuple[torch.Tensor, torch.Tensor]]] = None
     # Per-point methods cost one Python-level call per x: the runner may evaluate and time
     # them on a subsample of a large grid (and says so in the record).
     per_point: bool = False
-    # (dtype, **params) -> record fields such as scheme, h, h_mode.
-    describe: Callable[..., dict] = lambda dtype, **_: {}
+    # (dtype, n, **params) -> record fields such as scheme, h, h_mode.
+    describe: Callable[..., dict] = lambda dtype, n, **_: {}
 
 
 METHODS: Registry[Method] = Registry("method")
 
 
-# --- reverse-mode autograd over the whole grid ------------------------------------------
+def _order_at_most(limit: int, why: str) -> Callable[..., Optional[str]]:
+    def supports(function, dtype, device, n, **_) -> Optional[str]:
+        return None if n <= limit else why
+    return supports
 
-def autograd(f: Fn, x: torch.Tensor) -> torch.Tensor:
-    """One vectorized reverse pass: torch.autograd.grad(y, x, grad_outputs=ones_like(y)).
+
+def _ones_like(x: torch.Tensor) -> torch.Tensor:
+    return torch.ones_like(x)
+
+
+def _scale(x: torch.Tensor) -> torch.Tensor:
+    """max(1, |x|): steps are relative for large |x| and absolute near 0."""
+    return x.abs().clamp(min=1.0)
+
+
+# --- reverse mode -------------------------------------------------------------------------
+
+def _grad(y: torch.Tensor, x: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+    if not y.requires_grad:  # y does not depend on x
+        return torch.zeros_like(x)
+    (grad,) = torch.autograd.grad(y, x, grad_outputs=_ones_like(y), create_graph=create_graph,
+                                  materialize_grads=True)
+    return grad
+
+
+def autograd(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
+    """Vectorized reverse mode: torch.autograd.grad(y, x, grad_outputs=ones_like(y)).
 
     For an elementwise f the Jacobian is diagonal, so the vector-Jacobian product with
-    ones is exactly f'(x) at every point.
+    ones is exactly f'(x) at every point; n 2 differentiates that again
+    (create_graph=True, double backward).
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        y = f(x)
-        if not y.requires_grad:  # f does not depend on x at all
-            return torch.zeros_like(x)
-        (grad,) = torch.autograd.grad(y, x, grad_outputs=torch.ones_like(y),
-                                      materialize_grads=True)
-    return grad
+        grad = f(x)
+        for k in range(n):
+            grad = _grad(grad, x, create_graph=k + 1 < n)
+    return grad.detach()
 
 
 METHODS.add("autograd", Method("autograd", autograd))
 
 
-# --- the tutorial's per-point loop -------------------------------------------------------
-
-def loop(f: Fn, x: torch.Tensor) -> torch.Tensor:
-    """The tutorial's loop: a fresh nn.Parameter per point, y.backward(), read .grad."""
+def loop(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
+    """The tutorial's loop: a fresh nn.Parameter per point, y.backward(), read .grad
+    (n 2: autograd.grad with create_graph=True, then backward() on the result)."""
     out = torch.empty_like(x)
     with torch.enable_grad():
         for i in range(x.numel()):
             point = nn.Parameter(x[i].detach().clone())
-            f(point).backward()
+            y = f(point)
+            if n == 2:
+                y = _grad(y, point, create_graph=True)
+            if y.requires_grad:
+                y.backward()
             out[i] = point.grad if point.grad is not None else 0.0
     return out
 
@@ -82,7 +125,54 @@ def loop(f: Fn, x: torch.Tensor) -> torch.Tensor:
 METHODS.add("loop", Method("loop", loop, per_point=True))
 
 
-# --- finite differences ------------------------------------------------------------------
+# --- forward mode and torch.func ------------------------------------------------------------
+
+def forward_ad(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
+    """Forward mode: torch.func.jvp with tangent ones (nested for n 2)."""
+    def first(z: torch.Tensor) -> torch.Tensor:
+        return torch.func.jvp(f, (z,), (_ones_like(z),))[1]
+
+    derivative = first if n == 1 else (lambda z: torch.func.jvp(first, (z,), (_ones_like(z),))[1])
+    return derivative(x.detach())
+
+
+METHODS.add("forward_ad", Method("forward_ad", forward_ad))
+
+
+def vmap_grad(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
+    """torch.func.vmap(torch.func.grad(f)): a scalar gradient, batched over the grid."""
+    derivative = reduce(lambda g, _: torch.func.grad(g), range(n), f)
+    return torch.func.vmap(derivative)(x.detach())
+
+
+METHODS.add("vmap_grad", Method("vmap_grad", vmap_grad))
+
+
+def compiled(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
+    """torch.compile(f) differentiated by autograd: inductor fuses the forward and the
+    backward into generated kernels. The first call pays for compilation (recorded as
+    time_first_call_s); Dynamo caches the result for the calls that are timed."""
+    return autograd(torch.compile(f, fullgraph=True, dynamic=False), x, n)
+
+
+METHODS.add("compiled", Method(
+    "compiled", compiled,
+    supports=_order_at_most(1, "torch.compile's AOTAutograd does not support double backward")))
+
+
+# --- finite differences ---------------------------------------------------------------------
+
+def _weights(n: int, offsets: list[int]) -> list[float]:
+    """Exact finite-difference weights (Fornberg, via sympy) for the given integer offsets."""
+    return [float(w) for w in sp.finite_diff_weights(n, offsets, 0)[n][-1]]
+
+
+def _combine(f: Fn, x: torch.Tensor, step: torch.Tensor, offsets: list[int], n: int):
+    """sum_k w_k f(x + k*step) / step^n, with step as actually represented in x's dtype."""
+    step = (x + step) - x  # the step the floating-point grid really takes
+    total = sum(w * f(x + k * step) for w, k in zip(_weights(n, offsets), offsets) if w != 0)
+    return total / step**n
+
 
 @dataclass
 class FiniteParams:
@@ -92,50 +182,299 @@ class FiniteParams:
     h: Optional[float] = None
 
 
-def default_step(x: torch.Tensor, scheme: str) -> torch.Tensor:
-    """Step that balances truncation and round-off: eps^(1/3) for central differences
-    (error ~ h^2 + eps/h), eps^(1/2) for one-sided ones (h + eps/h), times max(1, |x|)."""
-    eps = torch.finfo(x.dtype).eps
-    base = eps ** (1 / 3) if scheme == "central" else eps ** 0.5
-    return base * x.abs().clamp(min=1.0)
+FINITE_OFFSETS = {("central", 1): [-1, 1], ("forward", 1): [0, 1], ("backward", 1): [-1, 0],
+                  ("central", 2): [-1, 0, 1], ("forward", 2): [0, 1, 2],
+                  ("backward", 2): [-2, -1, 0]}
 
 
-def finite_stencil(x: torch.Tensor, scheme: str = "central", h: Optional[float] = None):
-    """The points (lo, hi) the difference quotient evaluates f at, rounded to x's dtype."""
-    step = default_step(x, scheme) if h is None else torch.full_like(x, h)
-    lo = x if scheme == "forward" else x - step
-    hi = x if scheme == "backward" else x + step
-    return lo, hi
+def _step_power(scheme: str, n: int) -> float:
+    """Truncation h^p against round-off eps/h^n is balanced at h ~ eps^(1/(p+n))."""
+    accuracy = 2 if scheme == "central" else 1
+    return 1 / (accuracy + n)
 
 
-def finite(f: Fn, x: torch.Tensor, scheme: str = "central", h: Optional[float] = None):
-    """Difference quotient (f(hi) - f(lo)) / (hi - lo) with hi, lo from `finite_stencil`.
+def default_step(x: torch.Tensor, scheme: str, n: int = 1) -> torch.Tensor:
+    """eps^(1/3) for central first differences (error ~ h^2 + eps/h), eps^(1/2) for
+    one-sided ones (h + eps/h), eps^(1/4) and eps^(1/3) for second differences;
+    times max(1, |x|)."""
+    return torch.finfo(x.dtype).eps ** _step_power(scheme, n) * _scale(x)
+
+
+def finite_stencil(x: torch.Tensor, n: int = 1, scheme: str = "central",
+                   h: Optional[float] = None):
+    step = default_step(x, scheme, n) if h is None else torch.full_like(x, h)
+    offsets = FINITE_OFFSETS[(scheme, n)]
+    return x + min(offsets) * step, x + max(offsets) * step
+
+
+def finite(f: Fn, x: torch.Tensor, n: int = 1, scheme: str = "central",
+           h: Optional[float] = None) -> torch.Tensor:
+    """Difference quotient of f, first or second derivative, central or one-sided.
 
     Dividing by the step as actually represented, (x + h) - x, rather than by the nominal
     h, removes the representation error of h itself; what remains is the method's own
     truncation and round-off. If x + h rounds back to x the quotient is 0/0 and the point
     is counted as non-finite, which is the truth about that step in that dtype.
     """
-    lo, hi = finite_stencil(x, scheme, h)
+    step = default_step(x, scheme, n) if h is None else torch.full_like(x, h)
     with torch.no_grad():
-        return (f(hi) - f(lo)) / (hi - lo)
+        return _combine(f, x, step, FINITE_OFFSETS[(scheme, n)], n)
 
 
-def check_finite(scheme: str = "central", h: Optional[float] = None) -> Optional[str]:
-    if scheme not in SCHEMES:
-        return f"unknown method.scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}"
+def _check_h(h: Optional[float]) -> Optional[str]:
     if h is not None and not (math.isfinite(h) and h > 0):
         return f"method.h must be a finite number > 0 (or null for the dtype's default), got {h}"
     return None
 
 
-def describe_finite(dtype: torch.dtype, scheme: str = "central", h: Optional[float] = None) -> dict:
+def check_finite(scheme: str = "central", h: Optional[float] = None) -> Optional[str]:
+    if scheme not in SCHEMES:
+        return f"unknown method.scheme {scheme!r}; choose one of: {', '.join(SCHEMES)}"
+    return _check_h(h)
+
+
+def _power_text(power: float) -> str:
+    return str(sp.Rational(power).limit_denominator(20))
+
+
+def describe_finite(dtype: torch.dtype, n: int = 1, scheme: str = "central",
+                    h: Optional[float] = None) -> dict:
     if h is not None:
         return {"scheme": scheme, "h": float(h), "h_mode": "absolute"}
-    power = "1/3" if scheme == "central" else "1/2"
-    base = float(default_step(torch.ones(1, dtype=dtype), scheme)[0])
-    return {"scheme": scheme, "h": base, "h_mode": f"auto: eps^({power})*max(1,|x|)"}
+    base = float(default_step(torch.ones(1, dtype=dtype), scheme, n)[0])
+    return {"scheme": scheme, "h": base,
+            "h_mode": f"auto: eps^({_power_text(_step_power(scheme, n))})*max(1,|x|)"}
 
 
-METHODS.add("finite", Method("finite", finite, FiniteParams, check_finite, finite_stencil,
-                             describe=describe_finite))
+METHODS.add("finite", Method("finite", finite, FiniteParams, check_finite,
+                             stencil=finite_stencil, describe=describe_finite))
+
+
+@dataclass
+class StencilParams:
+    # Accuracy order of the central stencil: 2, 4, 6 or 8.
+    order: int = 4
+    # Absolute step; None gives eps^(1/(order + n)) for derivative order n.
+    h: Optional[float] = None
+
+
+def _stencil_offsets(accuracy: int, n: int) -> list[int]:
+    half = accuracy // 2 + (n - 1) // 2
+    return list(range(-half, half + 1))
+
+
+def _stencil_step(x: torch.Tensor, accuracy: int, n: int, h: Optional[float]) -> torch.Tensor:
+    """Theory's step h ~ eps^(1/(order + n)), balancing h^order truncation against
+    eps/h^n round-off. Not scaled by |x|: the stencil is wide (up to 4h each side) and
+    truncation depends on f's derivatives, not on x; the exact-step trick in `_combine`
+    already removes the representation error that |x| scaling guards against."""
+    value = torch.finfo(x.dtype).eps ** (1 / (accuracy + n)) if h is None else h
+    return torch.full_like(x, value)
+
+
+def stencil(f: Fn, x: torch.Tensor, n: int = 1, **params) -> torch.Tensor:
+    """Central stencil of accuracy order 2, 4, 6 or 8 (weights from Fornberg's algorithm)."""
+    accuracy, h = params.get("order", 4), params.get("h")
+    with torch.no_grad():
+        return _combine(f, x, _stencil_step(x, accuracy, n, h),
+                        _stencil_offsets(accuracy, n), n)
+
+
+def stencil_extent(x: torch.Tensor, n: int = 1, **params):
+    accuracy, h = params.get("order", 4), params.get("h")
+    reach = max(_stencil_offsets(accuracy, n)) * _stencil_step(x, accuracy, n, h)
+    return x - reach, x + reach
+
+
+def check_stencil(order: int = 4, h: Optional[float] = None) -> Optional[str]:
+    if order not in STENCIL_ORDERS:
+        return f"unknown method.order {order}; choose one of: {', '.join(map(str, STENCIL_ORDERS))}"
+    return _check_h(h)
+
+
+def describe_stencil(dtype: torch.dtype, n: int = 1, **params) -> dict:
+    accuracy, h = params.get("order", 4), params.get("h")
+    base = float(_stencil_step(torch.ones(1, dtype=dtype), accuracy, n, h)[0])
+    mode = "absolute" if h is not None else f"auto: eps^(1/{accuracy + n})"
+    return {"scheme": "central", "h": base, "h_mode": mode, "accuracy_order": accuracy}
+
+
+METHODS.add("stencil", Method("stencil", stencil, StencilParams, check_stencil,
+                              stencil=stencil_extent, describe=describe_stencil))
+
+
+# --- Ridders / Richardson extrapolation -------------------------------------------------------
+
+@dataclass
+class RichardsonParams:
+    # Initial (largest) step, times max(1, |x|); the tableau shrinks it by `con` per column.
+    h: float = 0.1
+    # Step reduction factor between columns (Ridders' 1.4).
+    con: float = 1.4
+    # Largest tableau size.
+    ntab: int = 10
+
+
+def _difference(f: Fn, x: torch.Tensor, step: torch.Tensor, n: int) -> torch.Tensor:
+    offsets = [-1, 1] if n == 1 else [-1, 0, 1]
+    return _combine(f, x, step, offsets, n)
+
+
+def richardson(f: Fn, x: torch.Tensor, n: int = 1, h: float = 0.1, con: float = 1.4,
+               ntab: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ridders' method, vectorized: a tableau of central differences with steps h/con^i,
+    extrapolated to h -> 0 (error series in h^2). Returns the best entry and its error
+    estimate per point; a point stops improving once its error grows past twice the best."""
+    step = h * _scale(x)
+    big = torch.full_like(x, torch.finfo(x.dtype).max)
+    with torch.no_grad():
+        previous = [_difference(f, x, step, n)]
+        best, err, active = previous[0].clone(), big.clone(), torch.ones_like(x, dtype=torch.bool)
+        for _ in range(1, ntab):
+            step = step / con
+            row, fac = [_difference(f, x, step, n)], con * con
+            for j in range(1, len(previous) + 1):
+                row.append((row[j - 1] * fac - previous[j - 1]) / (fac - 1))
+                fac *= con * con
+                errt = torch.maximum((row[j] - row[j - 1]).abs(), (row[j] - previous[j - 1]).abs())
+                better = active & (errt <= err)
+                best, err = torch.where(better, row[j], best), torch.where(better, errt, err)
+            active &= (row[-1] - previous[-1]).abs() < 2 * err
+            previous = row
+            if not bool(active.any()):
+                break
+    return best, err
+
+
+def richardson_extent(x: torch.Tensor, n: int = 1, h: float = 0.1, **_):
+    reach = h * _scale(x)
+    return x - reach, x + reach
+
+
+def check_richardson(h: float = 0.1, con: float = 1.4, ntab: int = 10) -> Optional[str]:
+    if not (math.isfinite(h) and h > 0):
+        return f"method.h must be a finite number > 0, got {h}"
+    if not (math.isfinite(con) and con > 1):
+        return f"method.con must be a finite number > 1, got {con}"
+    if ntab < 2:
+        return f"method.ntab must be >= 2, got {ntab}"
+    return None
+
+
+METHODS.add("richardson", Method(
+    "richardson", richardson, RichardsonParams, check_richardson, stencil=richardson_extent,
+    describe=lambda dtype, n, h=0.1, **_: {"scheme": "central", "h": h,
+                                               "h_mode": "initial: h*max(1,|x|)"}))
+
+
+# --- complex step -----------------------------------------------------------------------------
+
+COMPLEX = {torch.float64: torch.complex128, torch.float32: torch.complex64}
+
+
+@dataclass
+class ComplexStepParams:
+    # Imaginary step, times max(1, |x|). No subtraction happens, so it can be tiny.
+    h: float = 1e-20
+
+
+def complex_step(f: Fn, x: torch.Tensor, n: int = 1, h: float = 1e-20) -> torch.Tensor:
+    """Im f(x + i*h) / h: no subtractive cancellation, so near machine precision for any
+    tiny h, for f analytic and implemented for complex input."""
+    step = h * _scale(x)
+    with torch.no_grad():
+        return f(torch.complex(x, step).to(COMPLEX[x.dtype])).imag / step
+
+
+def complex_step_supports(function, dtype, device, n, **_) -> Optional[str]:
+    if n != 1:
+        return "complex step has no cancellation-free second derivative"
+    if dtype not in COMPLEX:
+        return f"torch has no complex dtype with {dtype} parts for the complex step"
+    if not function.analytic:
+        return (f"{function.name} is not analytic (or not built only from analytic pieces), "
+                f"so Im f(x+ih)/h is not its derivative")
+    return None
+
+
+METHODS.add("complex_step", Method(
+    "complex_step", complex_step, ComplexStepParams,
+    check=lambda h=1e-20: None if math.isfinite(h) and h > 0
+    else f"method.h must be a finite number > 0, got {h}",
+    supports=complex_step_supports,
+    describe=lambda dtype, n, h=1e-20: {"h": h, "h_mode": "imaginary: h*max(1,|x|)"}))
+
+
+# --- peer tools -------------------------------------------------------------------------------
+
+def _numpy_fn(f: Fn, dtype: torch.dtype) -> Callable[[np.ndarray], np.ndarray]:
+    def g(values: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return f(torch.as_tensor(np.asarray(values), dtype=dtype)).numpy()
+    return g
+
+
+def _cpu_float(function, dtype, device, n, **_) -> Optional[str]:
+    if device.type != "cpu":
+        return "runs on NumPy arrays: CPU only"
+    if dtype in HALF:
+        return f"does not support {dtype}"
+    if n != 1:
+        return "first derivatives only in this harness"
+    return None
+
+
+@dataclass
+class ScipyParams:
+    # scipy.differentiate.derivative's own defaults: maximum step and stencil order.
+    initial_step: float = 0.5
+    order: int = 8
+
+
+def scipy_derivative(f: Fn, x: torch.Tensor, n: int = 1, initial_step: float = 0.5,
+                     **params) -> tuple[torch.Tensor, torch.Tensor]:
+    """scipy.differentiate.derivative: adaptive, vectorized, with its own error estimate."""
+    from scipy.differentiate import derivative
+
+    result = derivative(_numpy_fn(f, x.dtype), x.cpu().numpy(), initial_step=initial_step,
+                        order=params.get("order", 8))
+    return torch.as_tensor(result.df, dtype=x.dtype), torch.as_tensor(result.error, dtype=x.dtype)
+
+
+METHODS.add("scipy", Method(
+    "scipy", scipy_derivative, ScipyParams, supports=_cpu_float,
+    stencil=lambda x, n=1, initial_step=0.5, **_: (x - initial_step, x + initial_step),
+    describe=lambda dtype, n, initial_step=0.5, **p: {
+        "scheme": "central", "h": initial_step, "h_mode": "adaptive: max step initial_step",
+        "accuracy_order": p.get("order", 8)}))
+
+
+def _numdifftools_missing(function, dtype, device, n, **params) -> Optional[str]:
+    if importlib.util.find_spec("numdifftools") is None:
+        return "numdifftools is not installed: pip install -e '.[peers]'"
+    return _cpu_float(function, dtype, device, n, **params)
+
+
+def numdifftools_derivative(f: Fn, x: torch.Tensor, n: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """numdifftools.Derivative with its defaults (adaptive steps, Richardson extrapolation)."""
+    import numdifftools
+
+    result = numdifftools.Derivative(_numpy_fn(f, x.dtype), n=n, full_output=True)(x.cpu().numpy())
+    return (torch.as_tensor(result.estimate, dtype=x.dtype),
+            torch.as_tensor(result.error_estimate, dtype=x.dtype))
+
+
+def numdifftools_extent(x: torch.Tensor, n: int = 1, **_):
+    """The widest step numdifftools' default step generator takes at each x."""
+    import numdifftools
+
+    values = x.double().cpu().numpy()
+    steps = numdifftools.Derivative(np.sin).step(values, method="central", n=n, order=2)
+    reach = torch.as_tensor(np.max(np.abs(np.stack(list(steps))), axis=0), dtype=torch.float64)
+    return x.double().cpu() - reach, x.double().cpu() + reach
+
+
+METHODS.add("numdifftools", Method(
+    "numdifftools", numdifftools_derivative, supports=_numdifftools_missing,
+    stencil=numdifftools_extent,
+    describe=lambda dtype, n: {"scheme": "central", "h_mode": "adaptive: numdifftools default"}))

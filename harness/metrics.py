@@ -78,3 +78,26 @@ def point_errors(df: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray,
     """Per-point (abs_err, ulp_err), for the points table."""
     err = abs_error(df, ref_hi, ref_lo)
     return err, err / ulp(ref_hi, dtype)
+
+
+def estimate_calibration(estimate: np.ndarray | None, df: np.ndarray, ref_hi: np.ndarray,
+                         ref_lo: np.ndarray, excluded: np.ndarray) -> dict:
+    """How a method's own error estimate compares with its true error (NaN if it gives none).
+
+    coverage: share of points whose true error is within the estimate (an honest estimate
+    is near 1); ratio: median of estimate / true error over points with a nonzero error
+    (>> 1 is pessimistic, < 1 optimistic).
+    """
+    columns = ("err_estimate_median", "err_estimate_max", "estimate_coverage",
+               "estimate_ratio_median")
+    if estimate is None:
+        return dict.fromkeys(columns, math.nan)
+    used = ~excluded & np.isfinite(ref_hi) & np.isfinite(df) & np.isfinite(estimate)
+    est = np.abs(estimate[used])
+    err = abs_error(df[used], ref_hi[used], ref_lo[used])
+    nonzero = err > 0
+    return dict(zip(columns, (
+        _stat(np.median, est), _stat(np.max, est),
+        float(np.mean(err <= est)) if err.size else math.nan,
+        _stat(np.median, est[nonzero] / err[nonzero]),
+    )))

@@ -69,6 +69,9 @@ class Primitive:
     singular: Points = field(default_factory=Points)
     # Shown in reports: where torch's implementation is known to differ from the math.
     note: str = ""
+    # Holomorphic, so the complex step Im f(x+ih)/h is its derivative (torch may still
+    # lack a complex kernel for it; that is reported as unsupported at run time).
+    analytic: bool = False
 
 
 def _pw(*pieces: tuple[sp.Expr, object]) -> sp.Expr:
@@ -79,15 +82,15 @@ def _pw(*pieces: tuple[sp.Expr, object]) -> sp.Expr:
 def _primitives() -> list[Primitive]:
     half = sp.Rational(1, 2)
     return [
-        Primitive("sin", torch.sin, sp.sin),
-        Primitive("cos", torch.cos, sp.cos),
-        Primitive("tan", torch.tan, sp.tan, singular=Points((math.pi / 2,), math.pi)),
-        Primitive("exp", torch.exp, sp.exp),
-        Primitive("log", torch.log, sp.log, _positive, Points((0.0,))),
-        Primitive("sqrt", torch.sqrt, sp.sqrt, _positive, Points((0.0,))),
-        Primitive("tanh", torch.tanh, sp.tanh),
-        Primitive("erf", torch.erf, sp.erf),
-        Primitive("sigmoid", torch.sigmoid, lambda u: 1 / (1 + sp.exp(-u))),
+        Primitive("sin", torch.sin, sp.sin, analytic=True),
+        Primitive("cos", torch.cos, sp.cos, analytic=True),
+        Primitive("tan", torch.tan, sp.tan, singular=Points((math.pi / 2,), math.pi), analytic=True),
+        Primitive("exp", torch.exp, sp.exp, analytic=True),
+        Primitive("log", torch.log, sp.log, _positive, Points((0.0,)), analytic=True),
+        Primitive("sqrt", torch.sqrt, sp.sqrt, _positive, Points((0.0,)), analytic=True),
+        Primitive("tanh", torch.tanh, sp.tanh, analytic=True),
+        Primitive("erf", torch.erf, sp.erf, analytic=True),
+        Primitive("sigmoid", torch.sigmoid, lambda u: 1 / (1 + sp.exp(-u)), analytic=True),
         Primitive("relu", torch.relu, lambda u: _pw((0, u < 0), (u, True)), singular=Points((0.0,))),
         Primitive("leaky_relu", F.leaky_relu, lambda u: _pw((u / 100, u < 0), (u, True)),
                   singular=Points((0.0,))),
@@ -100,7 +103,7 @@ def _primitives() -> list[Primitive]:
         Primitive("gelu_tanh", lambda u: F.gelu(u, approximate="tanh"),
                   lambda u: u / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi)
                                                  * (u + sp.Rational("0.044715") * u**3)))),
-        Primitive("silu", F.silu, lambda u: u / (1 + sp.exp(-u))),
+        Primitive("silu", F.silu, lambda u: u / (1 + sp.exp(-u)), analytic=True),
         Primitive("mish", F.mish, lambda u: u * sp.tanh(sp.log(1 + sp.exp(u)))),
         Primitive("softplus", F.softplus, lambda u: sp.log(1 + sp.exp(u)),
                   note="torch's softplus returns x itself for x > 20 (threshold=20), "
@@ -108,7 +111,7 @@ def _primitives() -> list[Primitive]:
         Primitive("softsign", F.softsign, lambda u: _pw((u / (1 - u), u < 0), (u / (1 + u), True)),
                   singular=Points((0.0,))),
         Primitive("logsigmoid", F.logsigmoid, lambda u: -sp.log(1 + sp.exp(-u))),
-        Primitive("tanhshrink", F.tanhshrink, lambda u: u - sp.tanh(u)),
+        Primitive("tanhshrink", F.tanhshrink, lambda u: u - sp.tanh(u), analytic=True),
         Primitive("hardtanh", F.hardtanh, lambda u: _pw((-1, u < -1), (1, u > 1), (u, True)),
                   singular=Points((-1.0, 1.0))),
         Primitive("hardswish", F.hardswish,
@@ -128,7 +131,7 @@ def _primitives() -> list[Primitive]:
         Primitive("abs", torch.abs, lambda u: _pw((-u, u < 0), (u, True)), singular=Points((0.0,))),
         # Normalized sinc, sin(pi x)/(pi x): smooth, with a removable singularity at 0 that
         # the reference resolves by a symbolic limit.
-        Primitive("sinc", torch.sinc, lambda u: sp.sin(sp.pi * u) / (sp.pi * u)),
+        Primitive("sinc", torch.sinc, lambda u: sp.sin(sp.pi * u) / (sp.pi * u), analytic=True),
     ]
 
 
@@ -175,6 +178,10 @@ class Node:
 
     def notes(self) -> list[str]:
         return []
+
+    @property
+    def analytic(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -224,6 +231,10 @@ class Apply(Node):
     def notes(self):
         own = [f"{self.prim.name}: {self.prim.note}"] if self.prim.note else []
         return own + self.arg.notes()
+
+    @property
+    def analytic(self):
+        return self.prim.analytic and self.arg.analytic
 
 
 _OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -276,6 +287,10 @@ class BinOp(Node):
     def notes(self):
         return self.left.notes() + self.right.notes()
 
+    @property
+    def analytic(self):
+        return self.left.analytic and self.right.analytic
+
 
 @dataclass(frozen=True)
 class Neg(Node):
@@ -295,3 +310,7 @@ class Neg(Node):
 
     def notes(self):
         return self.arg.notes()
+
+    @property
+    def analytic(self):
+        return self.arg.analytic

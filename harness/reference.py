@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 import torch
 
+from harness.methods import autograd
 from harness.nodes import X_SYMBOL
 from harness.results import atomic_write
 
@@ -61,9 +62,10 @@ def _split(value) -> tuple[float, float]:
     return hi, lo
 
 
-def mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """d expr/dx at every x (float64 values, exact), as double-double arrays (hi, lo)."""
-    d = sp.diff(expr, X_SYMBOL)
+def mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int = 50,
+                     n: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """d^n expr/dx^n at every x (float64 values, exact), as double-double arrays (hi, lo)."""
+    d = sp.diff(expr, X_SYMBOL, n)
     fn = sp.lambdify([X_SYMBOL], d, modules="mpmath")
     pairs = [_split(_precise(fn, d, float(v), dps)) for v in x]
     hi, lo = (np.array(column, dtype=np.float64) for column in zip(*pairs)) if pairs \
@@ -71,30 +73,28 @@ def mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int = 50) -> tuple[np.nd
     return hi, lo
 
 
-def autograd64_reference(f64: Callable, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def autograd64_reference(f64: Callable, x: np.ndarray, n: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Fallback for functions with no symbolic form: vectorized float64 autograd on the CPU."""
-    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    y = f64(xt)
-    (grad,) = torch.autograd.grad(y, xt, grad_outputs=torch.ones_like(y), materialize_grads=True)
-    return grad.detach().numpy().copy(), np.zeros_like(x)
+    grad = autograd(f64, torch.tensor(x, dtype=torch.float64), n)
+    return grad.numpy().copy(), np.zeros_like(x)
 
 
-def cache_key(expr: sp.Expr, x: np.ndarray, dps: int) -> str:
+def cache_key(expr: sp.Expr, x: np.ndarray, dps: int, n: int = 1) -> str:
     digest = hashlib.sha256()
-    for part in (CACHE_VERSION, sp.srepr(expr), str(dps)):
+    for part in (CACHE_VERSION, sp.srepr(expr), str(dps), str(n)):
         digest.update(part.encode())
     digest.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
     return digest.hexdigest()[:32]
 
 
-def cached_mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int,
-                            cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray, bool]:
+def cached_mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int, cache_dir: Path | None,
+                            n: int = 1) -> tuple[np.ndarray, np.ndarray, bool]:
     """mpmath_reference, read from / written to `cache_dir` when given. Returns (hi, lo, hit)."""
-    path = None if cache_dir is None else Path(cache_dir) / f"{cache_key(expr, x, dps)}.npz"
+    path = None if cache_dir is None else Path(cache_dir) / f"{cache_key(expr, x, dps, n)}.npz"
     if path is not None and path.exists():
         with np.load(path) as stored:
             return stored["hi"], stored["lo"], True
-    hi, lo = mpmath_reference(expr, x, dps)
+    hi, lo = mpmath_reference(expr, x, dps, n)
     if path is not None:
         atomic_write(path, lambda tmp: np.savez(tmp, hi=hi, lo=lo), suffix=".npz")
     return hi, lo, False

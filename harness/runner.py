@@ -6,6 +6,7 @@ reference is evaluated at the exact dtype-rounded x that the method saw.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,14 +19,23 @@ import torch
 
 from harness.config import Study
 from harness.machine import machine_info
-from harness.metrics import point_errors, summarize
+from harness.metrics import estimate_calibration, point_errors, summarize
 from harness.reference import autograd64_reference, cached_mpmath_reference
 from harness.timing import Timing, time_call
+from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 # Per-point methods report progress every this many points.
 PROGRESS_CHUNK = 2000
 DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16",
                torch.bfloat16: "bfloat16"}
+# Phrases with which torch (and the peers) say an op has no kernel for a dtype or device:
+# such a run is `unsupported`, not an error.
+UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "does not support",
+                       "does not currently support")
+
+
+class Unsupported(Exception):
+    """The method cannot compute this function in this dtype/device/order."""
 
 
 @dataclass(frozen=True)
@@ -48,27 +58,39 @@ def check_indices(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
 
 
-def evaluate(study: Study, f: Callable, x: torch.Tensor, log: Callable[[str], None]) -> torch.Tensor:
-    """The method's derivative at every point of x (per-point methods in chunks, with progress)."""
-    fn, params = study.method.fn, study.params
+def _call(study: Study, f: Callable, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One call of the method -> (derivative, error estimate or None)."""
+    try:
+        result = study.method.fn(f, x, n=study.order, **study.params)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError) as err:
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if any(phrase in first_line for phrase in UNSUPPORTED_PHRASES):
+            raise Unsupported(first_line[:300]) from err
+        raise
+    return result if isinstance(result, tuple) else (result, None)
+
+
+def evaluate(study: Study, f: Callable, x: torch.Tensor, log: Callable[[str], None]):
+    """The method at every point of x (per-point methods in chunks, with progress)."""
     if not study.method.per_point or x.numel() <= PROGRESS_CHUNK:
-        return fn(f, x, **params)
+        return _call(study, f, x)
     parts, start = [], time.perf_counter()
     for lo in range(0, x.numel(), PROGRESS_CHUNK):
-        parts.append(fn(f, x[lo:lo + PROGRESS_CHUNK], **params))
+        parts.append(_call(study, f, x[lo:lo + PROGRESS_CHUNK])[0])
         done = lo + parts[-1].numel()
         log(f"  {study.method.name}: {done}/{x.numel()} points ({time.perf_counter() - start:.1f} s)")
-    return torch.cat(parts)
+    return torch.cat(parts), None
 
 
 def reference(study: Study, x64: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     function = study.function
     if function.node is None:
         f64 = function.callable_for(torch.float64, "cpu")
-        hi, lo = autograd64_reference(f64, x64)
+        hi, lo = autograd64_reference(f64, x64, study.order)
         return hi, lo, "float64-autograd"
     cache = Path(study.reference.cache_dir) if study.reference.cache_dir else None
-    hi, lo, _ = cached_mpmath_reference(function.symbolic(), x64, study.reference.dps, cache)
+    hi, lo, _ = cached_mpmath_reference(function.symbolic(), x64, study.reference.dps, cache,
+                                        study.order)
     return hi, lo, "mpmath"
 
 
@@ -79,7 +101,8 @@ def exclusions(study: Study, x: torch.Tensor, x64: np.ndarray, ref_hi: np.ndarra
     kink = function.singular_in(x64, x64) & ~domain
     stencil = np.zeros_like(kink)
     if study.method.stencil is not None:
-        lo, hi = (t.double().cpu().numpy() for t in study.method.stencil(x, **study.params))
+        lo, hi = (t.double().cpu().numpy()
+                  for t in study.method.stencil(x, n=study.order, **study.params))
         stencil = function.singular_in(lo, hi) & ~domain & ~kink
     reason = np.full(x64.shape, "", dtype=object)
     for name, mask in (("domain", domain), ("kink", kink), ("stencil", stencil)):
@@ -90,7 +113,7 @@ def exclusions(study: Study, x: torch.Tensor, x64: np.ndarray, ref_hi: np.ndarra
 def time_study(study: Study, f: Callable, x: torch.Tensor) -> tuple[Timing, Timing]:
     """Steady-state time of the method and of the plain forward pass f(x), same x."""
     threads = study.timing.num_threads or torch.get_num_threads()
-    method = time_call(lambda: study.method.fn(f, x, **study.params),
+    method = time_call(lambda: study.method.fn(f, x, n=study.order, **study.params),
                        min_run_time=study.timing.min_run_time, num_threads=threads)
 
     def forward():
@@ -100,12 +123,14 @@ def time_study(study: Study, f: Callable, x: torch.Tensor) -> tuple[Timing, Timi
     return method, time_call(forward, min_run_time=study.timing.min_run_time, num_threads=threads)
 
 
-def timing_columns(method: Timing | None, forward: Timing | None, n_timed: int) -> dict:
+def timing_columns(method: Timing | None, forward: Timing | None, n_timed: int,
+                   first_call_s: float) -> dict:
+    """Steady-state columns; time_first_call_s is the very first call (compile, warm-up)."""
     if method is None:
-        return {"n_timed": 0}
+        return {"n_timed": 0, "time_first_call_s": first_call_s}
     return {
         "n_timed": n_timed,
-        "time_first_call_s": method.first_call_s,
+        "time_first_call_s": first_call_s,
         "time_median_s": method.median_s,
         "time_iqr_s": method.iqr_s,
         "time_min_s": method.min_s,
@@ -120,55 +145,88 @@ def timing_columns(method: Timing | None, forward: Timing | None, n_timed: int) 
     }
 
 
-def run_study(study: Study, run_dir: Path, seed: int = 0,
-              log: Callable[[str], None] = print) -> Outcome:
-    """One function x method x dtype x device x grid: values, errors, timing -> Outcome."""
-    torch.manual_seed(seed)
-    x_full = make_grid(study)
-    n = x_full.numel()
-    idx = check_indices(n, study.reference.max_points)
-    f = study.function.callable_for(study.dtype, study.device)
-    # Vectorized methods run on the whole grid (that is what is being measured); per-point
-    # methods run only on the checked points, which is equivalent point by point.
-    x_eval = x_full[torch.as_tensor(idx, device=study.device)] if study.method.per_point else x_full
-    df_eval = evaluate(study, f, x_eval, log)
-    df = df_eval if study.method.per_point else df_eval[torch.as_tensor(idx, device=study.device)]
-    x = x_full[torch.as_tensor(idx, device=study.device)]
-    x64 = x.double().cpu().numpy()
-    ref_hi, ref_lo, ref_kind = reference(study, x64)
-    reason = exclusions(study, x, x64, ref_hi)
-    df64 = df.detach().double().cpu().numpy()
-    stats = summarize(df64, ref_hi, ref_lo, reason != "", study.dtype)
-    timings = time_study(study, f, x_eval) if study.timing.enabled else (None, None)
-    record = {
+def identity_columns(study: Study, n: int, seed: int, run_dir: Path) -> dict:
+    """What ran, where and when: the columns every record has, whatever its status."""
+    return {
         "fn": study.function.name, "fn_source": study.function.source,
-        "method": study.method.name, "scheme": "", "h": np.nan, "h_mode": "", "order": 1,
-        **study.method.describe(study.dtype, **study.params),
-        "dtype": DTYPE_NAMES[study.dtype], "device": study.device.type,
-        "n": n, "n_checked": len(idx), "x_min": float(x64.min()), "x_max": float(x64.max()),
-        "reference": ref_kind, "reference_dps": study.reference.dps if ref_kind == "mpmath" else 0,
-        "status": "ok", "status_reason": "",
-        **stats,
-        "n_excluded": int((reason != "").sum()),
-        **{f"n_excluded_{k}": int((reason == k).sum()) for k in ("domain", "kink", "stencil")},
-        **timing_columns(*timings, n_timed=x_eval.numel()),
+        "method": study.method.name, "scheme": "", "h": math.nan, "h_mode": "",
+        "accuracy_order": math.nan,
+        **study.method.describe(study.dtype, study.order, **study.params),
+        "order": study.order, "dtype": DTYPE_NAMES[study.dtype], "device": study.device.type,
+        "n": n,
         **machine_info(study.device),
         "seed": seed,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_dir": str(run_dir),
         "notes": "; ".join(study.function.notes()),
     }
-    points = points_table(study, f, x, x64, df64, ref_hi, ref_lo, reason, idx)
+
+
+def unsupported_outcome(study: Study, n: int, seed: int, run_dir: Path, reason: str) -> Outcome:
+    record = {**identity_columns(study, n, seed, run_dir), "status": "unsupported",
+              "status_reason": f"{study.method.name}: {reason}"}
+    return Outcome(record, pd.DataFrame())
+
+
+def run_study(study: Study, run_dir: Path, seed: int = 0,
+              log: Callable[[str], None] = print) -> Outcome:
+    """One function x method x order x dtype x device x grid: values, errors, timing."""
+    torch.manual_seed(seed)
+    # Each run starts with a cold compiler, so compile time lands in its own first call
+    # and Dynamo's per-function recompile limit is never reached silently within a sweep.
+    torch.compiler.reset()
+    x_full = make_grid(study)
+    n = x_full.numel()
+    reason = study.method.supports(study.function, study.dtype, study.device, study.order,
+                                   **study.params)
+    if reason:
+        return unsupported_outcome(study, n, seed, run_dir, reason)
+    idx = check_indices(n, study.reference.max_points)
+    at = torch.as_tensor(idx, device=study.device)
+    f = study.function.callable_for(study.dtype, study.device)
+    # Vectorized methods run on the whole grid (that is what is being measured); per-point
+    # methods run only on the checked points, which is equivalent point by point.
+    x_eval = x_full[at] if study.method.per_point else x_full
+    start = synced_timer()
+    try:
+        df, estimate = evaluate(study, f, x_eval, log)
+    except Unsupported as err:
+        return unsupported_outcome(study, n, seed, run_dir, str(err))
+    first_call_s = synced_timer() - start
+    if not study.method.per_point:
+        df, estimate = df[at], (None if estimate is None else estimate[at])
+    x = x_full[at]
+    x64 = x.double().cpu().numpy()
+    ref_hi, ref_lo, ref_kind = reference(study, x64)
+    why = exclusions(study, x, x64, ref_hi)
+    df64 = df.detach().double().cpu().numpy()
+    est64 = None if estimate is None else estimate.detach().double().cpu().numpy()
+    timings = time_study(study, f, x_eval) if study.timing.enabled else (None, None)
+    record = {
+        **identity_columns(study, n, seed, run_dir),
+        "n_checked": len(idx), "x_min": float(x64.min()), "x_max": float(x64.max()),
+        "reference": ref_kind, "reference_dps": study.reference.dps if ref_kind == "mpmath" else 0,
+        "status": "ok", "status_reason": "",
+        **summarize(df64, ref_hi, ref_lo, why != "", study.dtype),
+        **estimate_calibration(est64, df64, ref_hi, ref_lo, why != ""),
+        "n_excluded": int((why != "").sum()),
+        **{f"n_excluded_{k}": int((why == k).sum()) for k in ("domain", "kink", "stencil")},
+        **timing_columns(*timings, n_timed=x_eval.numel(), first_call_s=first_call_s),
+    }
+    points = points_table(study, f, x, x64, df64, ref_hi, ref_lo, why, idx, est64)
     return Outcome(record, points)
 
 
 def points_table(study: Study, f: Callable, x: torch.Tensor, x64: np.ndarray, df64: np.ndarray,
                  ref_hi: np.ndarray, ref_lo: np.ndarray, reason: np.ndarray,
-                 idx: np.ndarray) -> pd.DataFrame:
+                 idx: np.ndarray, estimate: np.ndarray | None) -> pd.DataFrame:
     with torch.no_grad():
         fx = f(x).double().cpu().numpy()
     abs_err, ulp_err = point_errors(df64, ref_hi, ref_lo, study.dtype)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "index": idx, "x": x64, "f": fx, "df": df64, "df_ref": ref_hi, "df_ref_lo": ref_lo,
         "abs_err": abs_err, "ulp_err": ulp_err, "excluded": reason.astype(str),
     })
+    if estimate is not None:
+        table["err_estimate"] = estimate
+    return table
