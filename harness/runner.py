@@ -110,10 +110,11 @@ def exclusions(study: Study, x: torch.Tensor, x64: np.ndarray, ref_hi: np.ndarra
     return reason
 
 
-def time_study(study: Study, f: Callable, x: torch.Tensor) -> tuple[Timing, Timing]:
-    """Steady-state time of the method and of the plain forward pass f(x), same x."""
+def time_study(study: Study, f_method: Callable, f: Callable,
+               x: torch.Tensor) -> tuple[Timing, Timing]:
+    """Steady-state time of the method and of the plain (eager) forward pass f(x), same x."""
     threads = study.timing.num_threads or torch.get_num_threads()
-    method = time_call(lambda: study.method.fn(f, x, n=study.order, **study.params),
+    method = time_call(lambda: study.method.fn(f_method, x, n=study.order, **study.params),
                        min_run_time=study.timing.min_run_time, num_threads=threads)
 
     def forward():
@@ -184,12 +185,13 @@ def run_study(study: Study, run_dir: Path, seed: int = 0,
     idx = check_indices(n, study.reference.max_points)
     at = torch.as_tensor(idx, device=study.device)
     f = study.function.callable_for(study.dtype, study.device)
+    f_method = study.method.prepare(f)
     # Vectorized methods run on the whole grid (that is what is being measured); per-point
     # methods run only on the checked points, which is equivalent point by point.
     x_eval = x_full[at] if study.method.per_point else x_full
     start = synced_timer()
     try:
-        df, estimate = evaluate(study, f, x_eval, log)
+        df, estimate = evaluate(study, f_method, x_eval, log)
     except Unsupported as err:
         return unsupported_outcome(study, n, seed, run_dir, str(err))
     first_call_s = synced_timer() - start
@@ -201,7 +203,7 @@ def run_study(study: Study, run_dir: Path, seed: int = 0,
     why = exclusions(study, x, x64, ref_hi)
     df64 = df.detach().double().cpu().numpy()
     est64 = None if estimate is None else estimate.detach().double().cpu().numpy()
-    timings = time_study(study, f, x_eval) if study.timing.enabled else (None, None)
+    timings = time_study(study, f_method, f, x_eval) if study.timing.enabled else (None, None)
     record = {
         **identity_columns(study, n, seed, run_dir),
         "n_checked": len(idx), "x_min": float(x64.min()), "x_max": float(x64.max()),
