@@ -39,6 +39,14 @@ class FnConf:
     name: Optional[str] = "sin"
     # kind=expr: an expression in x, e.g. "x**2*sin(x)"
     expr: Optional[str] = None
+    # kind=py: your function, "package.module:function" (an autograd.Function class works too)
+    target: Optional[str] = None
+    # kind=py: optional trusted derivative "package.module:function", used as the reference
+    derivative: Optional[str] = None
+    # kind=network: the vector v of the vector-Jacobian product: ones | random (seeded)
+    v: str = "ones"
+    # kind=network: keep stochastic layers (dropout) in train mode, with the run's seed
+    train: bool = False
     # Safe for folder names; used in the run folder's name.
     label: str = "sin"
 
@@ -146,7 +154,8 @@ def validate(cfg: DictConfig) -> Study:
     if problem:
         raise ConfigError(problem)
     return Study(
-        function=_checked(lambda: resolve_function(cfg.fn.kind, cfg.fn.name, cfg.fn.expr)),
+        function=_checked(lambda: resolve_function(cfg.fn.kind, cfg.fn.name, cfg.fn.expr,
+                                                   cfg.fn.target, cfg.fn.derivative)),
         method=method,
         params=params,
         order=_order(cfg.order),

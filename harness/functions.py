@@ -7,6 +7,10 @@ elementwise, found by reflection as in the tutorial's `getattr(nn, name)()`.
 """
 from __future__ import annotations
 
+import importlib
+import os
+import re
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -20,7 +24,8 @@ from harness.expr import parse_expression
 from harness.nodes import PRIMITIVES, Apply, BinOp, Const, Node, X
 from harness.registry import Registry, choice_error
 
-KINDS = ("builtin", "nn", "expr")
+KINDS = ("builtin", "nn", "expr", "py")
+TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 # nn classes whose default construction is exactly one of our symbolic primitives.
 NN_SYMBOLIC = {
@@ -46,15 +51,26 @@ class Function:
     source: str
     node: Node | None
     make_module: Callable[[], nn.Module] | None = None
+    # fn=py: the user's callable, and optionally the user's trusted derivative(s).
+    user_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+    user_derivative: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def reference_kind(self) -> str:
-        return "mpmath" if self.node is not None else "float64-autograd"
+        """What backs the reference: the symbolic form, the user's derivative, or a float64
+        computation (Ridders for user code, whose backward may be what is under test)."""
+        if self.node is not None:
+            return "mpmath"
+        if self.user_derivative is not None:
+            return "user-derivative"
+        return "float64-richardson" if self.user_fn is not None else "float64-autograd"
 
     def callable_for(self, dtype: torch.dtype, device: torch.device | str) -> Callable:
         """The torch callable in the run's dtype and device."""
         if self.make_module is not None:
             return self.make_module().to(device=device, dtype=dtype).eval()
+        if self.user_fn is not None:
+            return self.user_fn
         return _node_callable(self.node)
 
     def symbolic(self) -> sp.Expr | None:
@@ -137,7 +153,37 @@ def nn_function(name: str) -> Function:
     return Function(f"nn.{name}", "nn", node, make_module=NN_ACTIVATIONS.get(name))
 
 
-def resolve_function(kind: str, name: str | None = None, expr: str | None = None) -> Function:
+def import_target(target: str, field: str) -> Callable:
+    """'package.module:attr' -> the object, importing the module (from the working directory
+    too, where users keep their own code). An autograd.Function class gives its .apply."""
+    if not isinstance(target, str) or not TARGET.match(target):
+        raise ValueError(f"{field} must look like package.module:function, got {target!r}")
+    module_name, attr_path = target.split(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"{field}: cannot import module {module_name!r}: {err}") from None
+    for attr in attr_path.split("."):
+        if not hasattr(obj, attr):
+            raise ValueError(f"{field}: {module_name!r} has no attribute {attr_path!r}")
+        obj = getattr(obj, attr)
+    if isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
+        return obj.apply
+    if not callable(obj):
+        raise ValueError(f"{field}: {target!r} is not callable")
+    return obj
+
+
+def user_function(target: str, derivative: str | None = None) -> Function:
+    return Function(target, "py", None, user_fn=import_target(target, "fn.target"),
+                    user_derivative=None if derivative is None
+                    else import_target(derivative, "fn.derivative"))
+
+
+def resolve_function(kind: str, name: str | None = None, expr: str | None = None,
+                     target: str | None = None, derivative: str | None = None) -> Function:
     """Config fields -> Function; raises ValueError with a one-line message on bad input."""
     if kind == "builtin":
         return FUNCTIONS.get(name)
@@ -145,4 +191,6 @@ def resolve_function(kind: str, name: str | None = None, expr: str | None = None
         return nn_function(name)
     if kind == "expr":
         return Function(expr.strip(), "expr", parse_expression(expr))
+    if kind == "py":
+        return user_function(target, derivative)
     raise ValueError(choice_error("fn.kind", kind, list(KINDS)))

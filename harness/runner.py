@@ -21,7 +21,9 @@ from harness.config import Study
 from harness.machine import machine_info
 from harness.metrics import estimate_calibration, point_errors, summarize
 from harness.reference import autograd64_reference, cached_mpmath_reference
+from harness.methods import richardson, weights
 from harness.timing import Timing, time_call
+from harness import triage
 from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 # Per-point methods report progress every this many points.
@@ -82,16 +84,55 @@ def evaluate(study: Study, f: Callable, x: torch.Tensor, log: Callable[[str], No
     return torch.cat(parts), None
 
 
-def reference(study: Study, x64: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    function = study.function
-    if function.node is None:
+@dataclass(frozen=True)
+class Reference:
+    hi: np.ndarray
+    lo: np.ndarray  # hi + lo is the value (double-double); zeros for float64 references
+    kind: str
+    uncertainty: np.ndarray | None = None  # per point, for references that are estimates
+
+
+def reference(study: Study, x64: np.ndarray) -> Reference:
+    function, kind, zeros = study.function, study.function.reference_kind, np.zeros_like(x64)
+    if kind == "user-derivative":
+        return Reference(user_reference(function.user_derivative, x64, study.order), zeros, kind)
+    if kind == "float64-richardson":
+        value, uncertainty = richardson_reference(function.callable_for(torch.float64, "cpu"),
+                                                  x64, study.order)
+        return Reference(value, zeros, kind, uncertainty)
+    if kind == "float64-autograd":
         f64 = function.callable_for(torch.float64, "cpu")
-        hi, lo = autograd64_reference(f64, x64, study.order)
-        return hi, lo, "float64-autograd"
+        return Reference(*autograd64_reference(f64, x64, study.order), kind)
     cache = Path(study.reference.cache_dir) if study.reference.cache_dir else None
     hi, lo, _ = cached_mpmath_reference(function.symbolic(), x64, study.reference.dps, cache,
                                         study.order)
-    return hi, lo, "mpmath"
+    return Reference(hi, lo, kind)
+
+
+def richardson_reference(f64: Callable, x64: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ridders in float64 from two different tableaux, keeping per point the value with the
+    smaller error estimate, so one unlucky early stop cannot leak into the reference.
+    Its uncertainty is the larger of that estimate and the two tableaux' disagreement."""
+    x = torch.tensor(x64, dtype=torch.float64)
+    a, err_a = richardson(f64, x, order, h=0.02, con=1.4)
+    b, err_b = richardson(f64, x, order, h=0.05, con=2.0)
+    value = torch.where(err_a <= err_b, a, b)
+    # Below the round-off of the finest difference in the tableau no estimate is trusted.
+    with torch.no_grad():
+        finest = 0.02 * x.abs().clamp(min=1.0) / 1.4 ** 9
+        floor = 4 * torch.finfo(torch.float64).eps * f64(x).abs() / finest ** order
+    uncertainty = torch.maximum(torch.minimum(err_a, err_b), (a - b).abs())
+    return value.numpy().copy(), torch.maximum(uncertainty, floor).numpy().copy()
+
+
+def user_reference(derivative: Callable, x64: np.ndarray, order: int) -> np.ndarray:
+    """The user's trusted derivative, in float64 (for order 2, differentiated once more by
+    float64 autograd: the user vouched for f', not f'')."""
+    x = torch.tensor(x64, dtype=torch.float64)
+    if order == 1:
+        with torch.no_grad():
+            return derivative(x).double().numpy().copy()
+    return autograd64_reference(derivative, x64, order - 1)[0]
 
 
 def exclusions(study: Study, x: torch.Tensor, x64: np.ndarray, ref_hi: np.ndarray) -> np.ndarray:
@@ -199,7 +240,8 @@ def run_study(study: Study, run_dir: Path, seed: int = 0,
         df, estimate = df[at], (None if estimate is None else estimate[at])
     x = x_full[at]
     x64 = x.double().cpu().numpy()
-    ref_hi, ref_lo, ref_kind = reference(study, x64)
+    ref = reference(study, x64)
+    ref_hi, ref_lo = ref.hi, ref.lo
     why = exclusions(study, x, x64, ref_hi)
     df64 = df.detach().double().cpu().numpy()
     est64 = None if estimate is None else estimate.detach().double().cpu().numpy()
@@ -207,7 +249,9 @@ def run_study(study: Study, run_dir: Path, seed: int = 0,
     record = {
         **identity_columns(study, n, seed, run_dir),
         "n_checked": len(idx), "x_min": float(x64.min()), "x_max": float(x64.max()),
-        "reference": ref_kind, "reference_dps": study.reference.dps if ref_kind == "mpmath" else 0,
+        "reference": ref.kind, "reference_dps": study.reference.dps if ref.kind == "mpmath" else 0,
+        "reference_uncertainty_max": math.nan if ref.uncertainty is None
+        else float(np.max(ref.uncertainty)),
         "status": "ok", "status_reason": "",
         **summarize(df64, ref_hi, ref_lo, why != "", study.dtype),
         **estimate_calibration(est64, df64, ref_hi, ref_lo, why != ""),
@@ -216,7 +260,29 @@ def run_study(study: Study, run_dir: Path, seed: int = 0,
         **timing_columns(*timings, n_timed=x_eval.numel(), first_call_s=first_call_s),
     }
     points = points_table(study, f, x, x64, df64, ref_hi, ref_lo, why, idx, est64)
+    if ref.uncertainty is not None:
+        points["df_ref_uncertainty"] = ref.uncertainty
+    points["triage"] = triage_points(study, x, points, est64, ref.uncertainty)
+    record.update(triage.counts(points["triage"].to_numpy()))
     return Outcome(record, points)
+
+
+def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
+                  estimate: np.ndarray | None, ref_uncertainty: np.ndarray | None) -> np.ndarray:
+    """Class of each point's error (see harness.triage)."""
+    expr, x64, n = study.function.symbolic(), points["x"].to_numpy(), study.order
+    eps = torch.finfo(study.dtype).eps
+    roundoff = truncation = None
+    if study.method.model is not None:
+        step, offsets = study.method.model(x, n=n, **study.params)
+        step = step.double().cpu().numpy()
+        f_abs = np.abs(points["f"].to_numpy()) + np.abs(points["df_ref"].to_numpy()) * np.abs(step) * max(offsets)
+        roundoff, truncation = triage.stencil_bounds(expr, x64, f_abs, n, eps, step, offsets,
+                                                     weights(n, offsets))
+    return triage.classify(points["abs_err"].to_numpy(), points["ulp_err"].to_numpy(),
+                           points["excluded"].to_numpy(), points["df_ref"].to_numpy(), eps,
+                           triage.term_size(expr, x64, n), roundoff, truncation, estimate,
+                           ref_uncertainty)
 
 
 def points_table(study: Study, f: Callable, x: torch.Tensor, x64: np.ndarray, df64: np.ndarray,

@@ -1,0 +1,123 @@
+"""Failure triage: why does a method disagree with the reference at a point?
+
+Every checked point whose error is above the noise floor (NOISE_ULP units in the last
+place of the run's dtype, at the reference value) gets one class, tried in this order:
+
+- `kink`: the point, or the method's stencil, touches a kink or pole of f;
+- `domain_edge`: the point is outside f's domain or on its edge;
+- `cancellation`: the derivative is much smaller than the terms it is computed from
+  (sum of |terms| of the symbolic derivative > CANCEL_RATIO x |f'|), and the error is
+  what rounding those terms costs (<= ROUND_ULPS * eps * sum|terms|);
+- `roundoff`: the error is explained by rounding: for a difference stencil
+  eps * sum|w_k| * |f| / h^n (evaluations of f rounded, divided by h^n); for other methods
+  ROUND_ULPS * eps * sum|terms|, or within the method's own error estimate;
+- `truncation`: the error is explained by the stencil's leading Taylor term
+  c * h^p * |f^(n+p)(x)|, with c from the stencil's exact weights;
+- `mismatch`: none of the above: a likely bug (a wrong backward, a wrong formula).
+
+A model "explains" an error when error <= EXPLAIN_FACTOR x model. When the reference is
+itself an estimate (float64 Ridders for user code), errors within EXPLAIN_FACTOR x its
+uncertainty are not triaged: the reference cannot tell them apart. Pure: arrays in, labels out.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import sympy as sp
+
+from harness.nodes import X_SYMBOL
+
+CLASSES = ("kink", "domain_edge", "cancellation", "roundoff", "truncation", "mismatch")
+NOISE_ULP = 4.0
+ROUND_ULPS = 16.0
+CANCEL_RATIO = 8.0
+EXPLAIN_FACTOR = 4.0
+# Symbolic derivatives beyond this size are too slow to lambdify for the triage.
+MAX_OPS = 4000
+
+
+def _numeric(expr: sp.Expr):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sp.lambdify([X_SYMBOL], expr, modules=["numpy", "scipy"])
+
+
+def _evaluate(expr: sp.Expr, x: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(np.asarray(_numeric(expr)(x), dtype=np.float64), x.shape).copy()
+
+
+def term_size(expr: sp.Expr | None, x: np.ndarray, n: int) -> np.ndarray | None:
+    """Sum of |additive terms| of d^n f/dx^n at x: the size of what gets cancelled."""
+    if expr is None:
+        return None
+    derivative = sp.expand(sp.diff(expr, X_SYMBOL, n))
+    if sp.count_ops(derivative) > MAX_OPS:
+        return None
+    terms = derivative.args if isinstance(derivative, sp.Add) else (derivative,)
+    return sum(np.abs(_evaluate(t, x)) for t in terms)
+
+
+def taylor_term(expr: sp.Expr | None, x: np.ndarray, order: int) -> np.ndarray | None:
+    """|f^(order)(x)|, or None when f has no (affordable) symbolic form."""
+    if expr is None:
+        return None
+    derivative = sp.diff(expr, X_SYMBOL, order)
+    if sp.count_ops(derivative) > MAX_OPS:
+        return None
+    return np.abs(_evaluate(derivative, x))
+
+
+def stencil_bounds(expr: sp.Expr | None, x: np.ndarray, f_abs: np.ndarray, n: int, eps: float,
+                   step: np.ndarray, offsets: list[int], weights: list[float]):
+    """(roundoff, truncation) error models of sum_k w_k f(x + k h) / h^n."""
+    roundoff = eps * sum(abs(w) for w in weights) * f_abs / step**n
+    weights_sum = [sum(w * k**m for w, k in zip(weights, offsets)) for m in range(n + 1, n + 12)]
+    p = next((m - n for m, s in zip(range(n + 1, n + 12), weights_sum) if abs(s) > 1e-9), None)
+    if p is None:
+        return roundoff, None
+    c = abs(weights_sum[p - 1]) / math.factorial(n + p)
+    derivative = taylor_term(expr, x, n + p)
+    return roundoff, None if derivative is None else c * step**p * derivative
+
+
+def classify(abs_err: np.ndarray, ulp_err: np.ndarray, excluded: np.ndarray, ref: np.ndarray,
+             eps: float, terms: np.ndarray | None, roundoff: np.ndarray | None,
+             truncation: np.ndarray | None, estimate: np.ndarray | None,
+             ref_uncertainty: np.ndarray | None = None) -> np.ndarray:
+    """Per point: '' (within the noise floor, or within what the reference can resolve)
+    or one of CLASSES."""
+    label = np.full(abs_err.shape, "", dtype=object)
+    label[(excluded == "kink") | (excluded == "stencil")] = "kink"
+    label[excluded == "domain"] = "domain_edge"
+    todo = (excluded == "") & ~(ulp_err <= NOISE_ULP)  # NaN errors are triaged too
+    if ref_uncertainty is not None:
+        todo &= ~(abs_err <= EXPLAIN_FACTOR * ref_uncertainty)
+    rounding = None if terms is None else ROUND_ULPS * eps * terms
+    cancelled = None if terms is None else \
+        (abs_err <= rounding) & (terms > CANCEL_RATIO * np.abs(ref))
+    checks = (("cancellation", cancelled),
+              ("roundoff", _within(abs_err, [rounding, roundoff, estimate])),
+              ("truncation", _within(abs_err, [truncation])))
+    for name, mask in checks:
+        if mask is not None:
+            hit = todo & mask
+            label[hit] = name
+            todo &= ~hit
+    label[todo] = "mismatch"
+    return label
+
+
+def _within(abs_err: np.ndarray, models: list[np.ndarray | None]) -> np.ndarray | None:
+    """Mask of errors <= EXPLAIN_FACTOR x any of the available models."""
+    present = [m for m in models if m is not None]
+    if not present:
+        return None
+    bound = np.max(np.stack([np.abs(m) for m in present]), axis=0)
+    return abs_err <= EXPLAIN_FACTOR * bound
+
+
+def counts(labels: np.ndarray) -> dict:
+    return {f"triage_{name}": int(np.sum(labels == name)) for name in CLASSES}
