@@ -279,10 +279,12 @@ def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
         f_abs = np.abs(points["f"].to_numpy()) + np.abs(points["df_ref"].to_numpy()) * np.abs(step) * max(offsets)
         roundoff, truncation = triage.stencil_bounds(expr, x64, f_abs, n, eps, step, offsets,
                                                      weights(n, offsets))
+    terms = triage.term_size(expr, x64, n)
+    rounding_scale = None if terms is not None else triage.magnitude(
+        points["df_ref"].to_numpy(), points["f"].to_numpy(), x64)
     return triage.classify(points["abs_err"].to_numpy(), points["ulp_err"].to_numpy(),
                            points["excluded"].to_numpy(), points["df_ref"].to_numpy(), eps,
-                           triage.term_size(expr, x64, n), roundoff, truncation, estimate,
-                           ref_uncertainty)
+                           terms, roundoff, truncation, estimate, ref_uncertainty, rounding_scale)
 
 
 def points_table(study: Study, f: Callable, x: torch.Tensor, x64: np.ndarray, df64: np.ndarray,

@@ -10,7 +10,8 @@ place of the run's dtype, at the reference value) gets one class, tried in this 
   what rounding those terms costs (<= ROUND_ULPS * eps * sum|terms|);
 - `roundoff`: the error is explained by rounding: for a difference stencil
   eps * sum|w_k| * |f| / h^n (evaluations of f rounded, divided by h^n); for other methods
-  ROUND_ULPS * eps * sum|terms|, or within the method's own error estimate;
+  ROUND_ULPS * eps * sum|terms| (or, with no symbolic form, ROUND_ULPS * eps *
+  max(|f'|, |f|/max(1,|x|))), or within the method's own error estimate;
 - `truncation`: the error is explained by the stencil's leading Taylor term
   c * h^p * |f^(n+p)(x)|, with c from the stencil's exact weights;
 - `mismatch`: none of the above: a likely bug (a wrong backward, a wrong formula).
@@ -86,7 +87,8 @@ def stencil_bounds(expr: sp.Expr | None, x: np.ndarray, f_abs: np.ndarray, n: in
 def classify(abs_err: np.ndarray, ulp_err: np.ndarray, excluded: np.ndarray, ref: np.ndarray,
              eps: float, terms: np.ndarray | None, roundoff: np.ndarray | None,
              truncation: np.ndarray | None, estimate: np.ndarray | None,
-             ref_uncertainty: np.ndarray | None = None) -> np.ndarray:
+             ref_uncertainty: np.ndarray | None = None,
+             rounding_scale: np.ndarray | None = None) -> np.ndarray:
     """Per point: '' (within the noise floor, or within what the reference can resolve)
     or one of CLASSES."""
     label = np.full(abs_err.shape, "", dtype=object)
@@ -95,7 +97,8 @@ def classify(abs_err: np.ndarray, ulp_err: np.ndarray, excluded: np.ndarray, ref
     todo = (excluded == "") & ~(ulp_err <= NOISE_ULP)  # NaN errors are triaged too
     if ref_uncertainty is not None:
         todo &= ~(abs_err <= EXPLAIN_FACTOR * ref_uncertainty)
-    rounding = None if terms is None else ROUND_ULPS * eps * terms
+    scale = terms if terms is not None else rounding_scale
+    rounding = None if scale is None else ROUND_ULPS * eps * scale
     cancelled = None if terms is None else \
         (abs_err <= rounding) & (terms > CANCEL_RATIO * np.abs(ref))
     checks = (("cancellation", cancelled),
@@ -117,6 +120,12 @@ def _within(abs_err: np.ndarray, models: list[np.ndarray | None]) -> np.ndarray 
         return None
     bound = np.max(np.stack([np.abs(m) for m in present]), axis=0)
     return abs_err <= EXPLAIN_FACTOR * bound
+
+
+def magnitude(ref: np.ndarray, f: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Rounding scale when f has no symbolic form: max(|f'|, |f| / max(1, |x|)), the size of
+    the quantities a derivative of f is typically assembled from."""
+    return np.maximum(np.abs(ref), np.abs(f) / np.maximum(1.0, np.abs(x)))
 
 
 def counts(labels: np.ndarray) -> dict:
