@@ -1,0 +1,1 @@
+"""Functions a user would bring with fn=py, for the tests (importable as tests.userpkg)."""
