@@ -21,7 +21,7 @@ from harness.config import Study
 from harness.machine import machine_info
 from harness.metrics import estimate_calibration, point_errors, summarize
 from harness.reference import autograd64_reference, cached_mpmath_reference
-from harness.methods import richardson, weights
+from harness.methods import richardson, stencil, weights
 from harness.timing import Timing, time_call
 from harness import triage
 from torch.utils.benchmark.utils.timer import timer as synced_timer
@@ -267,6 +267,17 @@ def run_study(study: Study, run_dir: Path, seed: int = 0,
     return Outcome(record, points)
 
 
+def higher_derivative(study: Study, x64: np.ndarray) -> Callable[[int], np.ndarray | None]:
+    """m -> |f^(m)(x)|: symbolic when f has a symbolic form, else a float64 central stencil
+    (accuracy 2, step eps^(1/(m+2))), which is plenty for an error *model*."""
+    expr = study.function.symbolic()
+    if expr is not None:
+        return lambda m: triage.taylor_term(expr, x64, m)
+    f64 = study.function.callable_for(torch.float64, "cpu")
+    x = torch.tensor(x64, dtype=torch.float64)
+    return lambda m: stencil(f64, x, n=m, order=2).abs().numpy()
+
+
 def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
                   estimate: np.ndarray | None, ref_uncertainty: np.ndarray | None) -> np.ndarray:
     """Class of each point's error (see harness.triage)."""
@@ -277,8 +288,8 @@ def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
         step, offsets = study.method.model(x, n=n, **study.params)
         step = step.double().cpu().numpy()
         f_abs = np.abs(points["f"].to_numpy()) + np.abs(points["df_ref"].to_numpy()) * np.abs(step) * max(offsets)
-        roundoff, truncation = triage.stencil_bounds(expr, x64, f_abs, n, eps, step, offsets,
-                                                     weights(n, offsets))
+        roundoff, truncation = triage.stencil_bounds(higher_derivative(study, x64), f_abs, n,
+                                                     eps, step, offsets, weights(n, offsets))
     terms = triage.term_size(expr, x64, n)
     rounding_scale = None if terms is not None else triage.magnitude(
         points["df_ref"].to_numpy(), points["f"].to_numpy(), x64)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Callable
 
 import numpy as np
 import sympy as sp
@@ -71,16 +72,18 @@ def taylor_term(expr: sp.Expr | None, x: np.ndarray, order: int) -> np.ndarray |
     return np.abs(_evaluate(derivative, x))
 
 
-def stencil_bounds(expr: sp.Expr | None, x: np.ndarray, f_abs: np.ndarray, n: int, eps: float,
-                   step: np.ndarray, offsets: list[int], weights: list[float]):
-    """(roundoff, truncation) error models of sum_k w_k f(x + k h) / h^n."""
+def stencil_bounds(higher: Callable[[int], np.ndarray | None], f_abs: np.ndarray, n: int,
+                   eps: float, step: np.ndarray, offsets: list[int], weights: list[float]):
+    """(roundoff, truncation) error models of sum_k w_k f(x + k h) / h^n.
+
+    `higher(m)` gives |f^(m)(x)| (symbolic, or numeric when f has no symbolic form)."""
     roundoff = eps * sum(abs(w) for w in weights) * f_abs / step**n
     weights_sum = [sum(w * k**m for w, k in zip(weights, offsets)) for m in range(n + 1, n + 12)]
     p = next((m - n for m, s in zip(range(n + 1, n + 12), weights_sum) if abs(s) > 1e-9), None)
     if p is None:
         return roundoff, None
     c = abs(weights_sum[p - 1]) / math.factorial(n + p)
-    derivative = taylor_term(expr, x, n + p)
+    derivative = higher(n + p)
     return roundoff, None if derivative is None else c * step**p * derivative
 
 
