@@ -61,6 +61,8 @@ class Method:
     # (x, n, **params) -> (step, offsets): the difference stencil sum_k w_k f(x + k*step),
     # for methods that are one; the failure triage models their round-off and truncation.
     model: Optional[Callable[..., tuple[torch.Tensor, list[int]]]] = None
+    # One line for docs tables; the fn's docstring's first sentence when empty.
+    summary: str = ""
     # f -> the callable the method is given, built once per run outside the timed region
     # (torch.compile: users compile once and call many times, so that is what is timed).
     prepare: Callable[[Fn], Fn] = lambda f: f
@@ -98,7 +100,7 @@ def autograd(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
     """Vectorized reverse mode: torch.autograd.grad(y, x, grad_outputs=ones_like(y)).
 
     For an elementwise f the Jacobian is diagonal, so the vector-Jacobian product with
-    ones is exactly f'(x) at every point; n 2 differentiates that again
+    ones is exactly f'(x) at every point; order 2 differentiates that again
     (create_graph=True, double backward).
     """
     x = x.detach().requires_grad_(True)
@@ -114,7 +116,7 @@ METHODS.add("autograd", Method("autograd", autograd))
 
 def loop(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
     """The tutorial's loop: a fresh nn.Parameter per point, y.backward(), read .grad
-    (n 2: autograd.grad with create_graph=True, then backward() on the result)."""
+    (order 2: autograd.grad with create_graph=True, then backward() on the result)."""
     out = torch.empty_like(x)
     with torch.enable_grad():
         for i in range(x.numel()):
@@ -134,7 +136,7 @@ METHODS.add("loop", Method("loop", loop, per_point=True))
 # --- forward mode and torch.func ------------------------------------------------------------
 
 def forward_ad(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
-    """Forward mode: torch.func.jvp with tangent ones (nested for n 2)."""
+    """Forward mode: torch.func.jvp with tangent ones (nested for order 2)."""
     def first(z: torch.Tensor) -> torch.Tensor:
         return torch.func.jvp(f, (z,), (_ones_like(z),))[1]
 
@@ -163,6 +165,8 @@ def compile_function(f: Fn) -> Fn:
 
 METHODS.add("compiled", Method(
     "compiled", autograd, prepare=compile_function,
+    summary="torch.compile(f) (inductor: fused forward and backward kernels) differentiated "
+            "by autograd; compilation is timed apart, as the first call",
     supports=_order_at_most(1, "torch.compile's AOTAutograd does not support double backward")))
 
 
