@@ -477,7 +477,9 @@ def _measure(method: VjpMethod, identity: dict, dtype: torch.dtype, device: torc
     timings = time_method(method, run, idx, params, timing) if timing.enabled else (None, None, 0)
     record = {
         **identity, "n_checked": len(idx), "x_min": float(x64.min()), "x_max": float(x64.max()),
-        "reference": REFERENCE, "reference_dps": 0, "status": "ok", "status_reason": "",
+        "reference": REFERENCE, "reference_dps": 0,
+        "reference_uncertainty_max": math.nan,  # float64 autograd gives no error estimate
+        "status": "ok", "status_reason": "",
         **summarize(df64, ref64, np.zeros_like(ref64), crossed, dtype),
         **estimate_calibration(None, df64, ref64, np.zeros_like(ref64), crossed),
         "n_excluded": int(crossed.sum()), "n_excluded_domain": 0, "n_excluded_kink": 0,
