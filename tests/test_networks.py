@@ -421,3 +421,22 @@ def test_consistency_table_and_words_summarize_network_records(mlp):
         "out.backward(v) == autograd.grad(out, x, v), bitwise", True)
     assert consistency_table(pd.DataFrame({"fn": ["sin"], "fn_source": ["builtin"],
                                            "status": ["ok"]})).empty
+
+
+def test_network_figures_draw_entries_against_the_reference_and_errors_per_element(
+        disc_finite32):
+    from harness.network_plots import vjp_error_figure, vjp_figure
+
+    record, points = disc_finite32.record, disc_finite32.points
+    scatter = vjp_figure(points, record).axes[0]
+    assert scatter.get_xlabel() == "reference entry of vᵀJ"
+    assert any("excluded" in t.get_text() for t in scatter.get_legend().get_texts())
+    errors = vjp_error_figure(points, record).axes[0]
+    assert errors.get_xlabel() == "input element (flat index)"
+    assert errors.get_title().endswith("float32 on cpu — v=ones")
+
+
+def test_kink_watching_leaves_no_hooks_behind():
+    run = network_run("discriminator", torch.float32, CPU, "ones", False, 0)
+    finite_with_kinks(run.model, run.x, run.v, np.array([0]))
+    assert all(not m._forward_hooks for m in run.model.modules())
