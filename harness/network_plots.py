@@ -27,9 +27,11 @@ def vjp_figure(points: pd.DataFrame, record: dict) -> Figure:
     ax = fig.add_subplot()
     ref, df = points["df_ref"].to_numpy(), points["df"].to_numpy()
     ends = [np.nanmin(ref), np.nanmax(ref)]
-    ax.plot(ends, ends, color="tab:blue", lw=3, alpha=0.45, label=f"reference ({record['reference']})")
+    ax.plot(ends, ends, color="tab:blue", lw=3, alpha=0.45,
+            label=f"reference ({record['reference']})")
     used = points["excluded"] == ""
-    ax.plot(ref[used], df[used], ".", ms=3, color="tab:orange", label=f"vᵀJ by {record['method']}")
+    ax.plot(ref[used], df[used], ".", ms=3, color="tab:orange",
+            label=f"vᵀJ by {record['method']}")
     if (~used).any():
         ax.plot(ref[~used], df[~used], "x", color="tab:red", ms=6,
                 label=f"stencil across a kink, excluded ({int((~used).sum())})")

@@ -137,10 +137,12 @@ KINK_PATTERNS: dict[type, Callable[[nn.Module, torch.Tensor], torch.Tensor]] = {
 def watch_kinks(model: Model) -> Iterator[list[torch.Tensor]]:
     """Inside the block, every forward pass appends each kinked layer's pattern to the list."""
     seen: list[torch.Tensor] = []
-    kinked = [m for m in model.modules() if type(m) in KINK_PATTERNS] \
-        if isinstance(model, nn.Module) else []
-    hooks = [m.register_forward_hook(lambda m, args, _: seen.append(KINK_PATTERNS[type(m)](m, args[0])))
-             for m in kinked]
+    modules = model.modules() if isinstance(model, nn.Module) else []
+
+    def record(module: nn.Module, args: tuple, _output) -> None:
+        seen.append(KINK_PATTERNS[type(module)](module, args[0]))
+
+    hooks = [m.register_forward_hook(record) for m in modules if type(m) in KINK_PATTERNS]
     try:
         yield seen
     finally:
@@ -289,7 +291,8 @@ def forward_mode_check(model: Model, x: torch.Tensor, v: torch.Tensor, seed: int
     return {"forward_mode_rel_diff": _rel_diff(forward, reverse)}
 
 
-def penalty(model: Model, x: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def penalty(model: Model, x: torch.Tensor,
+            create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A gradient penalty's P = sum(g²), g = autograd.grad(out, x, ones) -> (P, leaf x)."""
     xg = _leaf(x)
     with torch.enable_grad():
@@ -470,10 +473,8 @@ def _measure(method: VjpMethod, identity: dict, dtype: torch.dtype, device: torc
     values, crossed = evaluate(method, run, idx, params)
     first_call_s = synced_timer() - start
     model64 = float64_copy(run.model)
-    ref = vjp_autograd(model64, run.x.double(), run.v.double()).reshape(-1)
-    ref64 = ref[torch.as_tensor(idx, device=ref.device)].cpu().numpy()
-    df64 = values.detach().double().cpu().numpy()
-    x64 = run.x.reshape(-1)[torch.as_tensor(idx, device=run.x.device)].double().cpu().numpy()
+    ref64 = _at(vjp_autograd(model64, run.x.double(), run.v.double()), idx)
+    df64, x64 = values.detach().double().cpu().numpy(), _at(run.x, idx)
     timings = time_method(method, run, idx, params, timing) if timing.enabled else (None, None, 0)
     record = {
         **identity, "n_checked": len(idx), "x_min": float(x64.min()), "x_max": float(x64.max()),
@@ -489,6 +490,12 @@ def _measure(method: VjpMethod, identity: dict, dtype: torch.dtype, device: torc
         **cross_checks(run, model64),
     }
     return Outcome(record, points_table(idx, x64, df64, ref64, crossed, dtype))
+
+
+def _at(values: torch.Tensor, idx: np.ndarray) -> np.ndarray:
+    """The entries at flat indices idx, as float64 NumPy."""
+    flat = values.reshape(-1)
+    return flat[torch.as_tensor(idx, device=flat.device)].double().cpu().numpy()
 
 
 def points_table(idx: np.ndarray, x64: np.ndarray, df64: np.ndarray, ref64: np.ndarray,

@@ -280,8 +280,10 @@ def recomputed(points: pd.DataFrame, dtype: torch.dtype) -> dict:
     rtol, atol = TOLERANCES[dtype]
     return {"n_checked": len(points), "n_excluded": int((points["excluded"] != "").sum()),
             "max_abs_err": err.max(), "mean_abs_err": err.mean(),
-            "rms_err": math.sqrt(np.mean(err**2)), "max_rel_err": np.max(err[ref > 0] / ref[ref > 0]),
-            "norm_rel_err": err.max() / ref.max(), "median_ulp": np.median(err / ulp(ref, dtype)),
+            "rms_err": math.sqrt(np.mean(err**2)),
+            "max_rel_err": np.max(err[ref > 0] / ref[ref > 0]),
+            "norm_rel_err": err.max() / ref.max(),
+            "median_ulp": np.median(err / ulp(ref, dtype)),
             "max_ulp": np.max(err / ulp(ref, dtype)), "pass_rate": np.mean(err <= atol + rtol * ref)}
 
 
