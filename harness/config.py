@@ -47,6 +47,8 @@ class FnConf:
     v: str = "ones"
     # kind=network: keep stochastic layers (dropout) in train mode, with the run's seed
     train: bool = False
+    # kind=network: input elements that finite / forward_ad check (null: the preset's default)
+    max_points: Optional[int] = None
     # Safe for folder names; used in the run folder's name.
     label: str = "sin"
 

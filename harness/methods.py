@@ -114,6 +114,23 @@ def autograd(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
 METHODS.add("autograd", Method("autograd", autograd))
 
 
+def backward(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
+    """y.backward(ones_like(y)) on a leaf x, then read x.grad: the same vector-Jacobian
+    product as autograd.grad, through the accumulating API (order 2: create_graph=True)."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        y = f(x)
+        for _ in range(n - 1):
+            y = _grad(y, x, create_graph=True)
+        if not y.requires_grad:
+            return torch.zeros_like(x)
+        y.backward(_ones_like(y))
+    return x.grad if x.grad is not None else torch.zeros_like(x)
+
+
+METHODS.add("backward", Method("backward", backward))
+
+
 def loop(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
     """The tutorial's loop: a fresh nn.Parameter per point, y.backward(), read .grad
     (order 2: autograd.grad with create_graph=True, then backward() on the result)."""
