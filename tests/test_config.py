@@ -7,7 +7,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.errors import MissingConfigException
 
 from harness.config import DEVICES, DTYPES, ConfigError, GridConf, register_configs, validate
-from harness.functions import FUNCTIONS, NN_ACTIVATIONS
+from harness.functions import FUNCTIONS, KINDS, NN_ACTIVATIONS
 from harness.methods import METHODS
 from harness.nodes import PRIMITIVES
 
@@ -197,7 +197,7 @@ def test_code_in_an_expression_is_a_config_error(rejects):
 
 
 def test_unknown_function_kind_lists_the_kinds(rejects):
-    rejects("unknown fn.kind 'weird'; choose one of: builtin, nn, expr", "fn.kind=weird")
+    rejects(f"unknown fn.kind 'weird'; choose one of: {', '.join(KINDS)}", "fn.kind=weird")
 
 
 # --- timing and reference ------------------------------------------------------------------------
