@@ -188,6 +188,32 @@ def error_bound(method: str, fn: str, dtype: str, params: dict, x: np.ndarray,
                          f"model to tests/test_contract.py")
 
 
+# --- exclusions -------------------------------------------------------------------------------
+
+# Where each builtin is not infinitely differentiable, on the contract grid (written out
+# here, not read from harness.nodes): these points are excluded as kinks.
+KINKS_ON_GRID = {
+    "abs": {0.0}, "relu": {0.0}, "leaky_relu": {0.0}, "elu": {0.0}, "selu": {0.0},
+    "softsign": {0.0}, "relu6": {0.0, 6.0}, "hardtanh": {-1.0, 1.0},
+    "hardswish": {-3.0, 3.0}, "hardsigmoid": {-3.0, 3.0}, "softshrink": {-0.5, 0.5},
+    "hardshrink": {-0.5, 0.5},
+}
+# Outside the domain of f' (x <= 0 for log and sqrt): excluded as domain.
+DOMAIN_EDGE = {"log": 0.0, "sqrt": 0.0}
+
+
+def assert_exclusions(record: dict, points, fn: str, has_stencil: bool) -> None:
+    x, why = points["x"].to_numpy(), points["excluded"].to_numpy()
+    outside = x <= DOMAIN_EDGE[fn] if fn in DOMAIN_EDGE else np.zeros(N, dtype=bool)
+    np.testing.assert_array_equal(why == "domain", outside)
+    assert set(x[why == "kink"]) == KINKS_ON_GRID.get(fn, set())
+    if not has_stencil:
+        assert not (why == "stencil").any()
+    counts = {k: int((why == k).sum()) for k in ("domain", "kink", "stencil")}
+    assert {k: record[f"n_excluded_{k}"] for k in counts} == counts
+    assert record["n_excluded"] == sum(counts.values()) == int((why != "").sum())
+
+
 # --- the contract -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method, fn, dtype", list(cases()))
@@ -206,6 +232,7 @@ def test_method_meets_its_accuracy_contract(base_study, tmp_path, method, fn, dt
     assert (record["status"], record["status_reason"]) == ("ok", "")
     assert (record["n"], record["n_checked"], len(points)) == (N, N, N)
     np.testing.assert_array_equal(points["x"], X_GRID.astype(dtype).astype(np.float64))
+    assert_exclusions(record, points, fn, has_stencil=METHODS.get(method).stencil is not None)
 
     used = points[points["excluded"] == ""]
     df, hi, lo = (used[c].to_numpy() for c in ("df", "df_ref", "df_ref_lo"))
