@@ -216,6 +216,17 @@ def test_max_abs_err_matches_an_independent_mpmath_recomputation(readme_runs, na
         errors_vs(points, derivative).max(), rel=1e-9)
 
 
+def test_points_table_holds_f_and_the_double_double_reference(readme_runs):
+    points = readme_runs["default"].points()
+    x = points["x"].to_numpy()
+    sin, cos = exact(mpmath.sin, x), exact(mpmath.cos, x)
+    assert np.all(np.abs(points["f"] - sin) <= np.spacing(np.abs(sin)))
+    np.testing.assert_array_equal(points["df_ref"], cos)
+    with mpmath.workdps(40):
+        rest = [float(mpmath.cos(mpmath.mpf(v)) - mpmath.mpf(c)) for v, c in zip(x, cos)]
+    np.testing.assert_array_equal(points["df_ref_lo"], rest)
+
+
 def test_default_autograd_of_sin_is_within_one_ulp_everywhere(readme_runs):
     points = readme_runs["default"].points()
     truth = exact(mpmath.cos, points["x"].to_numpy())
