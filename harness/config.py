@@ -152,6 +152,11 @@ def validate(cfg: DictConfig) -> Study:
     """Composed config -> Study, or ConfigError with a one-line message."""
     method = _checked(lambda: METHODS.get(cfg.method.name))
     params = {k: v for k, v in OmegaConf.to_container(cfg.method).items() if k != "name"}
+    accepted = [f.name for f in dataclasses.fields(method.params)]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"method {method.name} takes no parameter {unknown[0]!r}; it takes: "
+                          f"{', '.join(accepted) or 'none'}")
     problem = method.check(**params)
     if problem:
         raise ConfigError(problem)

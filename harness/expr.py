@@ -12,11 +12,13 @@ import math
 
 import sympy as sp
 
-from harness.nodes import PRIMITIVES, BinOp, Const, Neg, Node, X, Apply
+from harness.nodes import _OPS, PRIMITIVES, Apply, BinOp, Const, Neg, Node, X
 
 CONSTANTS = {"pi": (math.pi, sp.pi), "e": (math.e, sp.E)}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 MAX_LENGTH = 500
+# Exact constants are kept as sympy numbers; a larger integer power would take ages.
+MAX_EXACT_POWER = 10_000
 
 
 class ExpressionError(ValueError):
@@ -42,7 +44,8 @@ def parse_expression(text: str) -> Node:
 
 
 def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:
-    column = getattr(node, "col_offset", 0) + 1
+    # Columns count in the text as the user wrote it (leading blanks included).
+    column = getattr(node, "col_offset", 0) + 1 + len(text) - len(text.lstrip())
     return ExpressionError(f"fn.expr {text!r}: {what} at column {column}; allowed: "
                            f"numbers, + - * / ** ( ), {allowed_words()}")
 
@@ -53,7 +56,11 @@ def _convert(node: ast.AST, text: str) -> Node:
     if isinstance(node, ast.Name):
         return _name(node, text)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        return BinOp(_BINOPS[type(node.op)], _convert(node.left, text), _convert(node.right, text))
+        left, right = _convert(node.left, text), _convert(node.right, text)
+        op = _BINOPS[type(node.op)]
+        if isinstance(left, Const) and isinstance(right, Const):
+            return _fold(op, left, right, node, text)
+        return BinOp(op, left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _convert(node.operand, text)
         if isinstance(node.op, ast.UAdd):
@@ -72,10 +79,28 @@ def _number(node: ast.Constant, text: str) -> Const:
     value = node.value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(node, text, f"the literal {value!r} is not a number")
+    if not math.isfinite(float(value)):
+        raise _fail(node, text, f"the literal {value!r} is not a finite number")
+    if isinstance(value, int):  # also 0x10, 0o7, 0b1
+        return Const(float(value), sp.Integer(value))
     # The source digits give the exact value for the reference ("0.1" means 1/10), while
     # torch computes with the nearest float, as any user code would.
     literal = ast.get_source_segment(text.strip(), node) or repr(value)
-    return Const(float(value), sp.Rational(literal.replace("_", "")))
+    return Const(value, sp.Rational(literal.replace("_", "")))
+
+
+def _fold(op: str, left: Const, right: Const, node: ast.AST, text: str) -> Const:
+    """A constant sub-expression becomes one constant, or a clear error if it overflows or
+    is not real ('9**9**9', '(-8)**(1/3)'), before anything tries to evaluate it."""
+    if op == "**" and right.exact.is_integer and abs(int(right.exact)) > MAX_EXACT_POWER:
+        raise _fail(node, text, f"the constant power with exponent {right.exact} is too large")
+    try:
+        value = _OPS[op](left.value, right.value)
+    except (OverflowError, ZeroDivisionError) as err:
+        raise _fail(node, text, f"the constant sub-expression fails ({err})") from None
+    if isinstance(value, complex) or not math.isfinite(value):
+        raise _fail(node, text, f"the constant sub-expression is {value!r}, not a finite real")
+    return Const(float(value), _OPS[op](left.exact, right.exact))
 
 
 def _name(node: ast.Name, text: str) -> Node:

@@ -190,7 +190,8 @@ def resolve_function(kind: str, name: str | None = None, expr: str | None = None
     if kind == "nn":
         return nn_function(name)
     if kind == "expr":
-        return Function(expr.strip(), "expr", parse_expression(expr))
+        node = parse_expression(expr)  # says what is wrong with an empty or missing one
+        return Function(expr.strip(), "expr", node)
     if kind == "py":
         return user_function(target, derivative)
     raise ValueError(choice_error("fn.kind", kind, list(KINDS)))

@@ -1,6 +1,7 @@
 """Where a number was measured: versions, hardware, threads and commit, for every record."""
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -21,6 +22,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.lru_cache(maxsize=1)  # one process measures one checkout; a sweep asks per job
 def git_sha() -> str:
     """HEAD of the project checkout, with '-dirty' when it has uncommitted changes."""
     def git(*args: str) -> str:

@@ -196,7 +196,9 @@ def weights(n: int, offsets: list[int]) -> list[float]:
 
 def _combine(f: Fn, x: torch.Tensor, step: torch.Tensor, offsets: list[int], n: int):
     """sum_k w_k f(x + k*step) / step^n, with step as actually represented in x's dtype."""
-    step = (x + step) - x  # the step the floating-point grid really takes
+    # The step the floating-point grid really takes, measured away from zero, where the
+    # spacing is coarser: then x + k*step is exact on the side towards zero as well.
+    step = (x.abs() + step) - x.abs()
     total = sum(w * f(x + k * step) for w, k in zip(weights(n, offsets), offsets) if w != 0)
     return total / step**n
 
@@ -238,7 +240,7 @@ def finite(f: Fn, x: torch.Tensor, n: int = 1, scheme: str = "central",
            h: Optional[float] = None) -> torch.Tensor:
     """Difference quotient of f, first or second derivative, central or one-sided.
 
-    Dividing by the step as actually represented, (x + h) - x, rather than by the nominal
+    Dividing by the step as actually represented, (|x| + h) - |x|, rather than by the nominal
     h, removes the representation error of h itself; what remains is the method's own
     truncation and round-off. If x + h rounds back to x the quotient is 0/0 and the point
     is counted as non-finite, which is the truth about that step in that dtype.
@@ -275,7 +277,7 @@ def describe_finite(dtype: torch.dtype, n: int = 1, scheme: str = "central",
 
 def finite_model(x: torch.Tensor, n: int = 1, scheme: str = "central", h: Optional[float] = None):
     step = default_step(x, scheme, n) if h is None else torch.full_like(x, h)
-    return (x + step) - x, FINITE_OFFSETS[(scheme, n)]
+    return (x.abs() + step) - x.abs(), FINITE_OFFSETS[(scheme, n)]
 
 
 METHODS.add("finite", Method("finite", finite, FiniteParams, check_finite,
@@ -334,7 +336,7 @@ def describe_stencil(dtype: torch.dtype, n: int = 1, **params) -> dict:
 def stencil_model(x: torch.Tensor, n: int = 1, **params):
     accuracy, h = params.get("order", 4), params.get("h")
     step = _stencil_step(x, accuracy, n, h)
-    return (x + step) - x, _stencil_offsets(accuracy, n)
+    return (x.abs() + step) - x.abs(), _stencil_offsets(accuracy, n)
 
 
 METHODS.add("stencil", Method("stencil", stencil, StencilParams, check_stencil,
@@ -406,7 +408,7 @@ def richardson_model(x: torch.Tensor, n: int = 1, h: float = 0.02, con: float = 
                      ntab: int = 10):
     """The tableau's finest difference: it bounds the round-off that extrapolation carries."""
     step = h * _scale(x) / con ** (ntab - 1)
-    return (x + step) - x, [-1, 1] if n == 1 else [-1, 0, 1]
+    return (x.abs() + step) - x.abs(), [-1, 1] if n == 1 else [-1, 0, 1]
 
 
 METHODS.add("richardson", Method(

@@ -25,9 +25,11 @@ def ulp(values: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     """Spacing of `dtype` just above |value| (subnormal spacing near 0), as float64."""
     info = torch.finfo(dtype)
     nmant = {torch.float64: 52, torch.float32: 23, torch.float16: 10, torch.bfloat16: 7}[dtype]
-    _, exponent = np.frexp(np.abs(np.asarray(values, dtype=np.float64)))
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    _, exponent = np.frexp(magnitude)
+    smallest = info.tiny * 2.0 ** -nmant  # the subnormal spacing, also the spacing at 0
     normal = np.ldexp(1.0, exponent - 1 - nmant)
-    return np.maximum(normal, info.tiny * 2.0 ** -nmant)
+    return np.where(magnitude == 0, smallest, np.maximum(normal, smallest))
 
 
 def abs_error(df: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray) -> np.ndarray:

@@ -53,8 +53,9 @@ def _precise(fn: Callable, d: sp.Expr, x: float, dps: int):
 
 
 def _split(value) -> tuple[float, float]:
-    """mpf -> (hi, lo) with hi the nearest float64 and lo the rest, rounded."""
-    if not mpmath.isfinite(value):
+    """mpf -> (hi, lo) with hi the nearest float64 and lo the rest, rounded. A complex
+    value (sqrt' at x < 0) is outside the real function's domain: nan."""
+    if isinstance(value, mpmath.mpc) or not mpmath.isfinite(value):
         return float("nan"), 0.0
     hi = float(value)
     with mpmath.workdps(60):

@@ -22,6 +22,7 @@ uncertainty are not triaged: the reference cannot tell them apart. Pure: arrays 
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Callable
@@ -40,6 +41,9 @@ EXPLAIN_FACTOR = 4.0
 MAX_OPS = 4000
 
 
+# Differentiating and lambdifying is the slow part of the triage, and a sweep asks for the
+# same few expressions again and again: memoize these pure functions of the expression.
+@functools.lru_cache(maxsize=512)
 def _numeric(expr: sp.Expr):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -51,12 +55,17 @@ def _evaluate(expr: sp.Expr, x: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(_numeric(expr)(x), dtype=np.float64), x.shape).copy()
 
 
+@functools.lru_cache(maxsize=512)
+def _derivative(expr: sp.Expr, order: int, expand: bool = False) -> sp.Expr | None:
+    derivative = sp.diff(expr, X_SYMBOL, order)
+    derivative = sp.expand(derivative) if expand else derivative
+    return None if sp.count_ops(derivative) > MAX_OPS else derivative
+
+
 def term_size(expr: sp.Expr | None, x: np.ndarray, n: int) -> np.ndarray | None:
     """Sum of |additive terms| of d^n f/dx^n at x: the size of what gets cancelled."""
-    if expr is None:
-        return None
-    derivative = sp.expand(sp.diff(expr, X_SYMBOL, n))
-    if sp.count_ops(derivative) > MAX_OPS:
+    derivative = None if expr is None else _derivative(expr, n, expand=True)
+    if derivative is None:
         return None
     terms = derivative.args if isinstance(derivative, sp.Add) else (derivative,)
     return sum(np.abs(_evaluate(t, x)) for t in terms)
@@ -64,12 +73,8 @@ def term_size(expr: sp.Expr | None, x: np.ndarray, n: int) -> np.ndarray | None:
 
 def taylor_term(expr: sp.Expr | None, x: np.ndarray, order: int) -> np.ndarray | None:
     """|f^(order)(x)|, or None when f has no (affordable) symbolic form."""
-    if expr is None:
-        return None
-    derivative = sp.diff(expr, X_SYMBOL, order)
-    if sp.count_ops(derivative) > MAX_OPS:
-        return None
-    return np.abs(_evaluate(derivative, x))
+    derivative = None if expr is None else _derivative(expr, order)
+    return None if derivative is None else np.abs(_evaluate(derivative, x))
 
 
 def stencil_bounds(higher: Callable[[int], np.ndarray | None], f_abs: np.ndarray, n: int,

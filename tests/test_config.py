@@ -131,9 +131,6 @@ def test_unknown_finite_scheme_lists_the_schemes(rejects):
             "method=finite", "method.scheme=upwind")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: validate accepts parameters a method does not "
-                                       "take (+method.h=1 with autograd); the run then dies "
-                                       "with TypeError")
 def test_parameter_the_method_does_not_take_is_refused(compose_config):
     with pytest.raises(ConfigError, match="'h'"):
         validate(compose_config("method=autograd", "+method.h=1"))

@@ -69,11 +69,6 @@ def cases():
         for fn in FUNCTIONS.names():
             for dtype in DTYPES:
                 marks = []
-                if fn == "sqrt":
-                    marks.append(pytest.mark.xfail(
-                        strict=True, raises=TypeError,
-                        reason="BUG: reference._split calls float() on the complex value of "
-                               "sqrt' at x < 0; every run of fn=sqrt on the default grid dies"))
                 if method == "compiled" and (fn, dtype) not in COMPILED_SAMPLE \
                         and not FULL_CONTRACT:
                     marks.append(pytest.mark.skip(

@@ -181,21 +181,16 @@ def test_rejection_is_an_expression_error_and_a_value_error():
     assert issubclass(ExpressionError, ValueError)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: hex/octal/binary literals escape as sympy TypeError "
-                                       "('invalid input: 0x10'), not ExpressionError")
-def test_hexadecimal_literal_gives_an_expression_error():
-    with pytest.raises(ExpressionError, match=re.escape("fn.expr '0x10*x': ")):
-        parse_expression("0x10*x")
+def test_integer_literals_in_any_base_are_exact_integers():
+    # 0x10, 0o20 and 0b10000 are Python's spellings of 16: exact in the reference too.
+    for text in ("0x10*x", "0o20*x", "0b10000*x"):
+        assert parse_expression(text).sympy() == 16 * X_SYMBOL
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: column is counted in the stripped text but the "
-                                       "message quotes the unstripped text")
 def test_column_counts_leading_whitespace_of_the_quoted_text():
     raises_exactly("  y", rejection("  y", "unknown name 'y'", column=3))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: '9**9**9*x' is accepted; evaluating it raises "
-                                       "OverflowError (and its exact sympy form is ~10^8 digits)")
 def test_constant_that_overflows_is_rejected_at_parse_time():
     with pytest.raises(ExpressionError):
         parse_expression("9**9**9*x")

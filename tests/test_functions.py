@@ -189,8 +189,6 @@ def test_expression_function_is_named_by_its_stripped_text():
     assert function.symbolic() == X_SYMBOL**2 * sp.sin(X_SYMBOL)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: resolve_function('expr', expr=None) calls "
-                                       "None.strip() -> AttributeError, not the 'empty' message")
 def test_missing_expression_gives_the_empty_expression_message():
     with pytest.raises(ValueError, match=re.escape("fn.expr is empty")):
         resolve_function("expr", expr=None)

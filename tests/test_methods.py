@@ -96,9 +96,6 @@ def test_difference_error_matches_its_leading_taylor_term(scheme, leading):
         assert fd_error(scheme, h) == pytest.approx(leading(h), rel=0.01)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: methods._combine differences at x - step, which "
-                                       "rounds at binade edges (x=-8, h=1e-3, float32 gives "
-                                       "0.99976 for f(x)=x)")
 def test_linear_function_is_differenced_exactly_for_any_step():
     # The quotient divides by the step as represented, so for f(x) = x (no truncation, no
     # rounding in f) it must be exactly 1, also at binade edges where x - h rounds.

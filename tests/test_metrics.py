@@ -51,9 +51,6 @@ def test_ulp_at_a_binade_edge_is_the_spacing_above():
     assert ulp(np.array([2.0]), torch.float64)[0] == 2.0**-51
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: metrics.ulp(0) is 2^-53 (float64) / 2^-24 "
-                                       "(float32): frexp(0) has exponent 0, so the subnormal "
-                                       "floor is never reached")
 @pytest.mark.parametrize("dtype, smallest", [(torch.float64, 2.0**-1074),
                                              (torch.float32, 2.0**-149)])
 def test_ulp_of_zero_is_the_smallest_subnormal(dtype, smallest):

@@ -82,9 +82,6 @@ def test_pole_gives_a_non_finite_reference():
     assert hi[1] == 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reference._split calls float() on the complex "
-                                       "mpc that sqrt' gives at x<0 -> TypeError; fn=sqrt "
-                                       "crashes on the default grid")
 def test_reference_outside_a_real_domain_is_nan_not_a_crash():
     hi, _ = mpmath_reference(FUNCTIONS.get("sqrt").symbolic(), np.array([-1.0, 4.0]), dps=50)
     assert np.isnan(hi[0]) and hi[1] == 0.25
