@@ -188,7 +188,7 @@ def sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> dict:
         if where != run_dir:
             _remove_if_empty(run_dir)
         record = sweep.stored_record(where)
-        print(f"{job.tag} {shown}: skipped, finished earlier in {where}: {headline(record)}",
+        print(f"{job.tag} {shown}: skipped, finished earlier in {where.name}: {headline(record)}",
               flush=True)
         return record
     if decision == "conflict":
