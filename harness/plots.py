@@ -157,6 +157,21 @@ def pareto_front(speed: np.ndarray, error: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
+def _clusters(u: np.ndarray, v: np.ndarray, radius: float = 0.2) -> list[list[int]]:
+    """Greedy groups of points within `radius` (in decades) of a group's first point, so
+    methods that land on the same spot share one stacked label instead of overprinting."""
+    groups: list[list[int]] = []
+    for i in range(len(u)):
+        for group in groups:
+            j = group[0]
+            if abs(u[i] - u[j]) <= radius and abs(v[i] - v[j]) <= radius:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
 def frontier_figure(points: pd.DataFrame) -> Figure:
     """Accuracy against throughput, one point per method variant, one panel per dtype.
 
@@ -180,9 +195,11 @@ def frontier_figure(points: pd.DataFrame) -> Figure:
         front = pareto_front(speed, err)
         ax.loglog(speed[front], err[front], "-", color="tab:blue", alpha=0.4, lw=1,
                   label="Pareto front")
-        for i, label in enumerate(sub["variant"]):
-            ax.annotate(label, (speed[i], err[i]), fontsize="x-small", xytext=(4, 3),
-                        textcoords="offset points")
+        for members in _clusters(np.log10(speed), np.log10(err)):
+            i = members[0]
+            ax.annotate("\n".join(sub["variant"].iloc[j] for j in members), (speed[i], err[i]),
+                        fontsize="x-small", xytext=(4, 3), textcoords="offset points",
+                        va="bottom")
         ax.axhline(eps, color="tab:green", ls="--", lw=0.8, label=f"eps({dtype})")
         ax.set_xlabel("points / s (median over functions)")
         ax.set_ylabel("max |error| / max |f'| (median over functions)")

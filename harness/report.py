@@ -598,8 +598,10 @@ def failures_section(records: pd.DataFrame) -> list[Block]:
         return []
     columns = [c for c in ("job_dir", "fn", "method", "dtype", "status", "status_reason")
                if c in failed.columns]
-    return [Heading("Failed jobs"),
-            frame_block(failed[columns], "These jobs are recorded but contribute no numbers.")]
+    return [Heading("Jobs without numbers"),
+            frame_block(failed[columns], "Recorded with their status and reason (invalid "
+                                         "config, unsupported combination, error, oom); they "
+                                         "contribute no numbers to the tables above.")]
 
 
 def runs_section(records: pd.DataFrame, folder: Path, embed: int) -> list[Block]:
@@ -683,7 +685,7 @@ def findings(records: pd.DataFrame, folder: Path, manifest: dict, tables: dict) 
     failed = records[records["status"] != sweep.OK]
     if len(failed):
         counts = ", ".join(f"{n} {s}" for s, n in failed["status"].value_counts().items())
-        words.append(f"{len(failed)} jobs produced no numbers ({counts}); see Failed jobs")
+        words.append(f"{len(failed)} jobs produced no numbers ({counts}); see Jobs without numbers")
     if sweep.duplicates(records):
         words.append(f"{sweep.duplicates(records)} records repeat a configuration; the latest "
                      f"of each is shown")

@@ -201,7 +201,7 @@ def test_failed_jobs_become_status_rows_and_the_others_run(tmp_path, reference_c
     assert (error["fn"], error["method"], error["scheme"]) == ("sin", "finite", "central")
     assert "dydx: 4 records: 1 ok, 2 invalid, 1 error" in printed
     report = (folder / "report.md").read_text()
-    assert "## Failed jobs" in report and "FileExistsError" in report
+    assert "## Jobs without numbers" in report and "FileExistsError" in report
 
 
 def test_a_reused_folder_of_another_sweep_is_not_overwritten(small, tmp_path, reference_cache):
