@@ -62,6 +62,9 @@ def error_figure(points: pd.DataFrame, record: dict) -> Figure:
 # --- sweep figures ------------------------------------------------------------------------
 
 SCHEME_COLORS = {"central": "tab:blue", "forward": "tab:orange", "backward": "tab:green"}
+# Forward and backward errors often coincide (a symmetric grid, an odd or even f): distinct
+# markers keep both visible where their lines overlap.
+SCHEME_MARKERS = {"central": "o", "forward": "s", "backward": "^"}
 
 
 def _panels(n: int, width: float = 5.6, height: float = 4.2) -> tuple[Figure, list]:
@@ -97,7 +100,8 @@ def _stepsize_legend(schemes: list[str], with_autograd: bool) -> list:
     from matplotlib.lines import Line2D
 
     gray = "0.35"
-    handles = [Line2D([], [], color=SCHEME_COLORS[s], marker="o", ms=4, label=f"{s}: measured")
+    handles = [Line2D([], [], color=SCHEME_COLORS[s], marker=SCHEME_MARKERS[s], ms=4,
+                      mfc="none" if s == "forward" else SCHEME_COLORS[s], label=f"{s}: measured")
                for s in schemes]
     handles += [
         Line2D([], [], color=gray, ls="--", label="model C·h^p + eps·|f|/h (scheme's color)"),
@@ -121,8 +125,10 @@ def _stepsize_panel(ax, rows: pd.DataFrame, dtype: str, schemes: list[str], mode
         color = SCHEME_COLORS[scheme]
         clean = group[group["n_nonfinite"] == 0]
         dirty = group[group["n_nonfinite"] > 0]
-        ax.loglog(clean["h"], clean["max_abs_err"], "o-", color=color, ms=4, lw=1)
-        ax.loglog(dirty["h"], dirty["max_abs_err"], "o", ms=5, mfc="none", color=color)
+        marker = SCHEME_MARKERS.get(scheme, "o")
+        ax.loglog(clean["h"], clean["max_abs_err"], "-", marker=marker, color=color, ms=4, lw=1,
+                  mfc="none" if scheme == "forward" else color)
+        ax.loglog(dirty["h"], dirty["max_abs_err"], marker, ms=5, mfc="none", color=color)
         shown += list(clean["max_abs_err"])
         model = models.get((dtype, scheme))
         if model is not None:

@@ -442,6 +442,18 @@ def stepsize_words(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def stepsize_summary(table: pd.DataFrame) -> list[str]:
+    """One sentence: how far the measured best h is from the model's, over all cases."""
+    apart = table["h_ratio"].dropna().map(lambda r: max(r, 1 / r))
+    if apart.empty:
+        return ["step size: no case has both a measured optimum and a model (see Error "
+                "against step size)"]
+    return [f"step size: the measured best h is within {fmt(apart.min(), 2)}–{fmt(apart.max(), 2)}× "
+            f"of the model's optimum h* in {len(apart)} of {len(table)} function × dtype × scheme "
+            f"cases (median {fmt(apart.median(), 2)}×, with h swept one value per decade); "
+            f"see Error against step size"]
+
+
 def autograd_words(ratios: pd.DataFrame, worst: pd.DataFrame) -> list[str]:
     """Where autograd is beaten, and where its relative error grows (with the x)."""
     lines = []
@@ -677,7 +689,7 @@ def findings(records: pd.DataFrame, folder: Path, manifest: dict, tables: dict) 
     if "error_vs_best" in tables:
         words += best_per_dtype(tables["error_vs_best"], tables["accuracy"])
     if "stepsize" in tables:
-        words += stepsize_words(tables["stepsize"])
+        words += stepsize_summary(tables["stepsize"])
     worst = sweep.worst_relative_points(records, folder)
     words += autograd_words(tables.get("error_vs_best", pd.DataFrame()), worst)
     if "per_point_vs_autograd" in tables:

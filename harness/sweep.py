@@ -675,7 +675,7 @@ class SweepCallback(Callback):
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         write_manifest(sweep_dir, manifest)
-        _say(start_message(sweep_dir, total, info, jobs, finished))
+        _say(start_message(sweep_dir, total, info, jobs, finished, output_in_logs(config)))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from harness.report import write_sweep_report
@@ -688,13 +688,19 @@ class SweepCallback(Callback):
             _say(f"building the report failed; rebuild it with: python -m harness.report {sweep_dir}")
             raise
         for line in end_messages(sweep_dir, manifest, outcome.records, outcome.paths,
-                                 echo_jobs=str(config.hydra.launcher.get("_target_", ""))
-                                 .startswith("hydra_plugins.hydra_submitit_launcher")):
+                                 echo_jobs=output_in_logs(config)):
             _say(line)
 
 
+def output_in_logs(config: DictConfig) -> bool:
+    """submitit runs each job in its own process whose output goes to log files."""
+    return str(config.hydra.launcher.get("_target_", "")).startswith(
+        "hydra_plugins.hydra_submitit_launcher")
+
+
 def start_message(sweep_dir: Path, total: Optional[int], info: LauncherInfo,
-                  jobs: Optional[list[list[str]]], finished: dict) -> str:
+                  jobs: Optional[list[list[str]]], finished: dict,
+                  logs_elsewhere: bool = False) -> str:
     workers = f"{info.n_workers} at a time" if info.n_workers else "concurrency unknown"
     line = f"sweep of {total if total is not None else 'an unknown number of'} jobs into " \
            f"{sweep_dir} (launcher {info.name}, {workers})"
@@ -704,6 +710,12 @@ def start_message(sweep_dir: Path, total: Optional[int], info: LauncherInfo,
             line += f"; {done} already finished there and will be skipped"
     if info.parallel and info.local:
         line += "; timings taken in parallel are contended (marked in the report)"
+    if not any(arg.startswith("hydra.sweep.dir=") for arg in sys.argv):
+        line += f"\ndydx: if it is interrupted, rerun the same command with " \
+                f"hydra.sweep.dir={sweep_dir} to finish it"
+    if logs_elsewhere:
+        line += f"\ndydx: each job's output goes to {sweep_dir}/.submitit/<job id>/*_log.out; " \
+                f"the lines are repeated here when the sweep ends"
     return line
 
 
