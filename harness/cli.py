@@ -207,8 +207,10 @@ def sweep_job(cfg: DictConfig, hydra_cfg: DictConfig) -> dict:
 def _run_recorded(cfg: DictConfig, run_dir: Path, job: sweep.JobContext, context: dict) -> dict:
     """Run the study; any failure becomes a failure record instead of an exception."""
     config_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-    threads = cfg.timing.num_threads or sweep.job_threads(job.launcher, sweep.available_cpus())
-    if threads:
+    # timing.num_threads, when given, is applied by the timer itself; otherwise parallel
+    # local workers share the CPUs (the whole worker process uses that many threads).
+    threads = sweep.job_threads(job.launcher, sweep.available_cpus())
+    if threads and cfg.timing.num_threads is None:
         torch.set_num_threads(threads)
     say = lambda line: print(f"{job.tag} {line.strip()}", flush=True)  # noqa: E731
     try:

@@ -170,3 +170,22 @@ def test_error_vs_best_scores_non_finite_results_infinite():
     ratios = sweep.error_vs_best(rows)
     assert ratios.loc[("sin", "float32"), "finite h=1e-12"] == float("inf")
     assert ratios.loc[("sin", "float32"), "finite h=0.01"] == 1.0
+
+
+def test_sweeps_from_several_hosts_aggregate_into_one_report(built, tmp_path):
+    parent = tmp_path / "cluster"
+    shutil.copytree(built, parent / "node-a")
+    shutil.copytree(built, parent / "node-b")
+    # What node-b's jobs would have written: the same sweep, measured on another host.
+    for path in (parent / "node-b").glob("*/records.parquet"):
+        frame = pd.read_parquet(path)
+        frame["host"] = "node-b"
+        frame.to_parquet(path, index=False)
+    outcome = report.write_sweep_report(parent)
+    summary = pd.read_parquet(parent / "summary.parquet")
+    assert len(summary) == 24 == len(outcome.records)
+    assert sorted(summary["job_dir"].str.split("/").str[0].unique()) == ["node-a", "node-b"]
+    accuracy = sweep.accuracy_table(summary)
+    assert list(accuracy.index.names) == ["fn", "dtype", "host"]
+    text = (parent / "report.md").read_text()
+    assert "records come from 2 hosts" in text and "compare timings only within a host" in text

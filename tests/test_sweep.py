@@ -218,17 +218,39 @@ def test_a_reused_folder_of_another_sweep_is_not_overwritten(small, tmp_path, re
 def test_stepsize_preset_finds_the_optimum_near_eps_cube_root(tmp_path, reference_cache):
     folder = tmp_path / "stepsize"
     run_sweep(folder, reference_cache, "+sweep=stepsize", "method.scheme=central",
-              "dtype=float64", "grid.n=101")
+              "method.h=1e-3,1e-4,1e-5,1e-6,1e-7,1e-8,1e-9", "dtype=float64", "grid.n=101")
     records = sweep.gather(folder)
-    assert len(records) == 15 and set(records["h"]) == {10.0 ** -k for k in range(1, 16)}
+    assert len(records) == 7 and set(records["h"]) == {10.0 ** -k for k in range(3, 10)}
+    assert records["n_timed"].eq(0).all()  # the preset turns timing off
     table, models = sweep.stepsize_table(records, folder)
     (row,) = table.to_dict("records")
     eps = np.finfo(np.float64).eps
     assert eps ** (1 / 3) / 10 <= row["h_best"] <= eps ** (1 / 3) * 10
+    assert row["C"] == pytest.approx(1 / 6, rel=1e-3)  # max |f'''| / 6 for sin on [-10, 10]
     assert row["h_model"] == pytest.approx((eps * row["F"] / (2 * row["C"])) ** (1 / 3))
-    assert row["C"] == pytest.approx(1 / 6, rel=1e-3)  # max |sin'''| / 6 on [-10, 10]
     assert (folder / "tables" / "stepsize.csv").is_file()
     assert len(list((folder / "plots").glob("stepsize_*.png"))) == 1
+    assert sweep.autograd_errors(records, "sin") == {}
+
+    # autograd run into the same folder: the V plot gets its reference line.
+    run_sweep(folder, reference_cache, "method=autograd", "dtype=float64", "grid.n=101",
+              "timing.enabled=false")
+    records = sweep.gather(folder)
+    autograd = records[records["method"] == "autograd"]["max_abs_err"].iloc[0]
+    assert sweep.autograd_errors(records, "sin") == {"float64": autograd}
+    assert len(sweep.stepsize_rows(records)) == 7
+
+
+def test_heartbeat_reports_a_long_block_until_it_ends():
+    import time
+
+    said = []
+    with sweep.heartbeat(said.append, every_s=0.05):
+        time.sleep(0.28)
+    count = len(said)
+    time.sleep(0.12)
+    assert count >= 3 and len(said) == count
+    assert said[0] == "still running (0 s)"
 
 
 def test_step_model_optimum_solves_its_derivative():
@@ -300,3 +322,6 @@ def test_presets_are_global_packages_with_sweeper_params():
         text = (ROOT / "conf" / "sweep" / f"{name}.yaml").read_text()
         assert text.startswith("# @package _global_\n")
         assert OmegaConf.create(text).hydra.sweeper.params
+    stepsize = OmegaConf.load(ROOT / "conf" / "sweep" / "stepsize.yaml").hydra.sweeper.params
+    assert [float(h) for h in stepsize["method.h"].split(",")] == [10.0 ** -k for k in range(1, 16)]
+    assert stepsize["method.scheme"].split(",") == ["central", "forward", "backward"]
