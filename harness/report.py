@@ -45,6 +45,17 @@ def fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def fmt_ratio(value) -> str:
+    """Ratios for people: '1,580×' rather than '1.58e+03×'; exponents only past a million."""
+    if _isnan(value):
+        return "—"
+    if value == math.inf:
+        return "∞"
+    if 100 <= value < 1e6:
+        return f"{float(f'{value:.3g}'):,.0f}×"  # 3 significant digits, then thousands marks
+    return f"{value:.3g}×"
+
+
 def _isnan(value) -> bool:
     return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
 
@@ -231,7 +242,8 @@ Block = Union[Heading, Text, Bullets, Table, Image, Fold]
 
 
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Data in a table cell or a title: literal, even when it holds | or * (x**2*sin(x))."""
+    return str(text).replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
 
 
 def render_markdown(blocks: Sequence[Block]) -> str:
@@ -251,15 +263,22 @@ def render_markdown(blocks: Sequence[Block]) -> str:
         elif isinstance(block, Image):
             out.append(f"![{block.caption}]({block.path})\n\n*{block.caption}*")
         elif isinstance(block, Fold):
-            out.append(f"#### {block.title}\n\n" + render_markdown(block.blocks).strip())
+            out.append(f"#### {_md_cell(block.title)}\n\n" + render_markdown(block.blocks).strip())
     return "\n\n".join(out) + "\n"
 
 
 def _inline_html(text: str) -> str:
-    """Escape, then the two markdown marks the report uses: `code` and **bold**."""
-    escaped = html.escape(text, quote=False)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", escaped)
+    """Escape, then the two markdown marks the report's prose uses: `code` and **bold**
+    (bold only outside code, so an expression such as `x**2*sin(x)` stays literal)."""
+    parts = re.split(r"(`[^`]+`)", text)
+    out = []
+    for part in parts:
+        if part.startswith("`") and part.endswith("`") and len(part) > 1:
+            out.append(f"<code>{html.escape(part[1:-1], quote=False)}</code>")
+        else:
+            out.append(re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>",
+                              html.escape(part, quote=False)))
+    return "".join(out)
 
 
 def _html_block(block: Block) -> str:
@@ -270,9 +289,9 @@ def _html_block(block: Block) -> str:
     if isinstance(block, Bullets):
         return "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>"
     if isinstance(block, Table):
-        head = "".join(f"<th>{_inline_html(h)}</th>" for h in block.header)
-        body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>"
-                       for row in block.rows)
+        head = "".join(f"<th>{html.escape(h, quote=False)}</th>" for h in block.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c, quote=False)}</td>" for c in row)
+                       + "</tr>" for row in block.rows)
         note = f"<p class=note>{_inline_html(block.note)}</p>" if block.note else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
     if isinstance(block, Image):
@@ -282,7 +301,7 @@ def _html_block(block: Block) -> str:
                 f"<figcaption>{caption}</figcaption></figure>")
     if isinstance(block, Fold):
         inner = "\n".join(_html_block(b) for b in block.blocks)
-        return f"<details><summary>{_inline_html(block.title)}</summary>\n{inner}\n</details>"
+        return f"<details><summary>{html.escape(block.title)}</summary>\n{inner}\n</details>"
     raise TypeError(f"unknown block {block!r}")
 
 
@@ -310,6 +329,12 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
 def _index_cells(key) -> tuple[str, ...]:
     key = key if isinstance(key, tuple) else (key,)
     return tuple(fmt(k) for k in key)
+
+
+def _row_text(key) -> str:
+    """A pivot row for prose: the function as code (it may be an expression), then the rest."""
+    cells = _index_cells(key)
+    return " ".join((f"`{cells[0]}`",) + cells[1:])
 
 
 # A pivot with more variants than this (and than rows) is shown transposed: one row per
@@ -361,10 +386,7 @@ def throughput_block(table: pd.DataFrame, parallel: pd.DataFrame) -> Table:
 
 def ratio_block(table: pd.DataFrame) -> Table:
     def cell(row, v) -> str:
-        value = row.get((v, "ratio"))
-        if _isnan(value):
-            return "—"
-        return "∞" if value == math.inf else f"{value:.3g}×"
+        return fmt_ratio(row.get((v, "ratio")))
 
     framed = table.copy()
     framed.columns = pd.MultiIndex.from_tuples([(v, "ratio") for v in table.columns],
@@ -419,7 +441,7 @@ def best_per_dtype(ratios: pd.DataFrame, accuracy: pd.DataFrame) -> list[str]:
                  f"(median {fmt(ulps.median())} ULP)")
         others = median.drop(leaders).sort_values()
         if len(others):
-            text += f"; next: {others.index[0]}, median {fmt(others.iloc[0])}× the best error"
+            text += f"; next: {others.index[0]}, median {fmt_ratio(others.iloc[0])} the best error"
         lines.append(text)
     return lines
 
@@ -427,8 +449,8 @@ def best_per_dtype(ratios: pd.DataFrame, accuracy: pd.DataFrame) -> list[str]:
 def stepsize_words(table: pd.DataFrame) -> list[str]:
     lines = []
     for _, r in table.iterrows():
-        where = " ".join(str(r[k]) for k in table.columns if k in ("fn", "dtype", "order", "device",
-                                                                   "host", "scheme", "n"))
+        where = " ".join(f"`{r[k]}`" if k == "fn" else str(r[k]) for k in table.columns
+                         if k in ("fn", "dtype", "order", "device", "host", "scheme", "n"))
         if _isnan(r["h_best"]):
             lines.append(f"{where}: no step gave a finite result at every point")
             continue
@@ -462,12 +484,12 @@ def autograd_words(ratios: pd.DataFrame, worst: pd.DataFrame) -> list[str]:
         beaten = beaten[beaten > 1.0]
         for key, ratio in beaten.items():
             best = ratios.loc[key].replace(math.inf, np.nan).idxmin()
-            lines.append(f"{' '.join(_index_cells(key))}: {best} is {fmt(ratio)}× more accurate "
+            lines.append(f"{_row_text(key)}: {best} is {fmt_ratio(ratio)} more accurate "
                          f"than autograd")
     for _, r in worst.iterrows():
         eps = torch.finfo(getattr(torch, str(r["dtype"]))).eps
         if not _isnan(r["max_rel_err"]) and r["max_rel_err"] > 100 * eps:
-            lines.append(f"{r['fn']} {r['dtype']}: autograd's relative error reaches "
+            lines.append(f"`{r['fn']}` {r['dtype']}: autograd's relative error reaches "
                          f"{fmt(r['max_rel_err'])} ({fmt(r['max_rel_err'] / eps)} eps) at x = "
                          f"{fmt(r['x_worst'], 6)}, where |f'| = {fmt(abs(r['df_ref_worst']))}")
     if not lines and not worst.empty:
@@ -480,10 +502,11 @@ def slowdown_words(slow: pd.DataFrame) -> list[str]:
     lines = []
     for method, group in slow.groupby("per_point_method", sort=False):
         s = group["slowdown"]
-        spread = f" (range {fmt(s.min())}–{fmt(s.max())}×, {len(s)} rows)" if len(s) > 1 else ""
-        lines.append(f"the per-point **{method}** is {fmt(s.median())}× slower per point than "
-                     f"vectorized autograd{spread}; it costs {fmt(group['per_point_cost'].median())}× "
-                     f"the forward pass against {fmt(group['autograd_cost'].median())}× for autograd")
+        spread = (f" (range {fmt_ratio(s.min())}–{fmt_ratio(s.max())}, {len(s)} configurations)"
+                  if len(s) > 1 else "")
+        lines.append(f"the per-point **{method}** is {fmt_ratio(s.median())} slower per point than "
+                     f"vectorized autograd{spread}; it costs {fmt_ratio(group['per_point_cost'].median())} "
+                     f"the forward pass against {fmt_ratio(group['autograd_cost'].median())} for autograd")
     return lines
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import sys
 import threading
 import time
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from harness.results import RECORDS, atomic_write_text, is_complete
 
@@ -338,8 +339,9 @@ def successful(records: pd.DataFrame) -> pd.DataFrame:
 
 def duplicates(records: pd.DataFrame) -> int:
     """How many ok records were superseded by a later one of the same configuration."""
-    ok = records[records.get("status", pd.Series(dtype=str)) == OK] if not records.empty else records
-    return 0 if ok.empty else len(ok) - len(successful(records))
+    if records.empty or "status" not in records.columns:
+        return 0
+    return int((records["status"] == OK).sum()) - len(successful(records))
 
 
 def _variant_order(ok: pd.DataFrame) -> list[str]:
@@ -415,10 +417,8 @@ def per_point_slowdown(records: pd.DataFrame, baseline: str = "autograd") -> pd.
     keys = row_keys(rows)
     if per_point.empty or base.empty:
         return pd.DataFrame()
-    merged = per_point.merge(base[keys + ["points_per_s", "cost_vs_forward", "parallel"]
-                                  if "parallel" in base.columns else
-                                  keys + ["points_per_s", "cost_vs_forward"]],
-                             on=keys, suffixes=("", "_base"))
+    merged = per_point.merge(base[keys + ["points_per_s", "cost_vs_forward"]], on=keys,
+                             suffixes=("", "_base"))
     merged["slowdown"] = merged["points_per_s_base"] / merged["points_per_s"]
     columns = keys + ["variant", "points_per_s", "points_per_s_base", "cost_vs_forward",
                       "cost_vs_forward_base", "slowdown"]
@@ -666,7 +666,7 @@ class SweepCallback(Callback):
         info = launcher_info(config.hydra, total, available_cpus())
         finished = finished_index(sweep_dir)
         manifest = {
-            "command": " ".join(sys.argv),
+            "command": shlex.join(["python", *sys.argv]),
             "total": total,
             "jobs": jobs,
             "varying": varying_keys(jobs) if jobs else [],

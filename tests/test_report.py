@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import math
 import re
 import runpy
 import shutil
@@ -93,10 +94,10 @@ def test_words_say_best_method_autograd_loss_and_loop_slowdown(built):
     text = (built / "report.md").read_text()
     words = text.split("## What the data show", 1)[1].split("## Accuracy", 1)[0]
     assert "- float64: the most accurate is **autograd** (tied with loop)" in words
-    assert "tanh float32: autograd's relative error reaches" in words
+    assert "`tanh` float32: autograd's relative error reaches" in words
     slow = sweep.per_point_slowdown(sweep.gather(built))
-    assert (f"the per-point **loop** is {report.fmt(slow['slowdown'].median())}× slower per point "
-            f"than vectorized autograd") in words
+    assert (f"the per-point **loop** is {report.fmt_ratio(slow['slowdown'].median())} slower "
+            f"per point than vectorized autograd") in words
 
 
 def test_rebuild_from_stored_rows_reproduces_the_report(built, tmp_path, capsys):
@@ -149,15 +150,21 @@ def test_large_sweeps_link_run_plots_instead_of_embedding(built, tmp_path):
 
 
 def test_markdown_and_html_render_the_same_blocks():
-    blocks = [report.Heading("Title", 1), report.Text("see `x` and **y** < z"),
+    blocks = [report.Heading("Title", 1), report.Text("`x**2*sin(x)` and **y** < z"),
               report.Bullets(("a", "b|c")),
-              report.Table(("k", "v"), (("1", "a|b"),), "note")]
+              report.Table(("k", "v"), (("x**2*x**3", "a|b"),), "note")]
     assert report.render_markdown(blocks) == (
-        "# Title\n\nsee `x` and **y** < z\n\n- a\n- b|c\n\n| k | v |\n|---|---|\n| 1 | a\\|b |"
-        "\n\nnote\n")
+        "# Title\n\n`x**2*sin(x)` and **y** < z\n\n- a\n- b|c\n\n| k | v |\n|---|---|\n"
+        "| x\\*\\*2\\*x\\*\\*3 | a\\|b |\n\nnote\n")
     page = report.render_html(blocks, "T")
-    assert "<h1>Title</h1>" in page and "<p>see <code>x</code> and <strong>y</strong> &lt; z</p>" in page
-    assert "<td>a|b</td>" in page and "<p class=note>note</p>" in page
+    assert "<h1>Title</h1>" in page
+    assert "<p><code>x**2*sin(x)</code> and <strong>y</strong> &lt; z</p>" in page
+    assert "<td>x**2*x**3</td><td>a|b</td>" in page and "<p class=note>note</p>" in page
+
+
+def test_ratios_read_as_plain_numbers_up_to_a_million():
+    assert [report.fmt_ratio(v) for v in (1.0, 2.345, 99.5, 1580.4, 107000.0, 2.3e7, math.inf)] == \
+        ["1×", "2.35×", "99.5×", "1,580×", "107,000×", "2.3e+07×", "∞"]
 
 
 def test_error_vs_best_scores_non_finite_results_infinite():
