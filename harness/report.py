@@ -261,7 +261,8 @@ def render_markdown(blocks: Sequence[Block]) -> str:
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
             out.append("\n".join(lines) + (f"\n\n{block.note}" if block.note else ""))
         elif isinstance(block, Image):
-            out.append(f"![{block.caption}]({block.path})\n\n*{block.caption}*")
+            caption = _md_cell(block.caption)
+            out.append(f"![{caption}]({block.path})\n\n*{caption}*")
         elif isinstance(block, Fold):
             out.append(f"#### {_md_cell(block.title)}\n\n" + render_markdown(block.blocks).strip())
     return "\n\n".join(out) + "\n"
@@ -470,7 +471,8 @@ def stepsize_summary(table: pd.DataFrame) -> list[str]:
     if apart.empty:
         return ["step size: no case has both a measured optimum and a model (see Error "
                 "against step size)"]
-    return [f"step size: the measured best h is within {fmt(apart.min(), 2)}–{fmt(apart.max(), 2)}× "
+    spread = fmt(apart.max(), 2) if len(apart) == 1 else f"{fmt(apart.min(), 2)}–{fmt(apart.max(), 2)}"
+    return [f"step size: the measured best h is within {spread}× "
             f"of the model's optimum h* in {len(apart)} of {len(table)} function × dtype × scheme "
             f"cases (median {fmt(apart.median(), 2)}×, with h swept one value per decade); "
             f"see Error against step size"]
