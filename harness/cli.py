@@ -242,7 +242,9 @@ def _fn_name(fn: DictConfig) -> str:
         return f"nn.{fn.name}"
     if fn.kind == "expr":
         return str(fn.expr or "").strip()
-    return str(fn.name)
+    if fn.kind == "py":
+        return str(fn.get("target") or "")
+    return str(fn.name or fn.label)
 
 
 def _grid_size(grid: DictConfig) -> float:

@@ -566,10 +566,12 @@ def derivative_maxima(fn: str, fn_source: str, x: np.ndarray, orders: tuple[int,
     from harness.functions import resolve_function
     from harness.nodes import X_SYMBOL
 
+    if fn_source not in ("builtin", "nn", "expr"):
+        return {}  # user code and networks: no symbolic form to differentiate
     name = fn[len("nn."):] if fn_source == "nn" else fn
     try:
         function = resolve_function(fn_source, name=name, expr=fn)
-    except (ValueError, TypeError):
+    except ValueError:
         return {}
     expr = function.symbolic()
     if expr is None:
@@ -577,12 +579,37 @@ def derivative_maxima(fn: str, fn_source: str, x: np.ndarray, orders: tuple[int,
     out = {}
     for k in orders:
         d = sp.diff(expr, X_SYMBOL, k) if k else expr
-        f = sp.lambdify([X_SYMBOL], d, modules="numpy")
-        with np.errstate(all="ignore"):
-            values = np.abs(np.broadcast_to(np.asarray(f(x), dtype=np.float64), x.shape))
+        values = np.abs(_evaluate(d, x))
         finite = values[np.isfinite(values)]
         out[k] = float(finite.max()) if finite.size else math.nan
     return out
+
+
+def _evaluate(expr, x: np.ndarray) -> np.ndarray:
+    """A sympy expression at every x: vectorized (scipy/numpy), else point by point (mpmath).
+
+    The fallback covers functions numpy's printer cannot vectorize (erf without scipy,
+    Piecewise corner cases); the model needs only a max, so float64 is plenty.
+    """
+    import sympy as sp
+
+    from harness.nodes import X_SYMBOL
+
+    with np.errstate(all="ignore"):
+        try:
+            f = sp.lambdify([X_SYMBOL], expr, modules=["scipy", "numpy"])
+            return np.broadcast_to(np.asarray(f(x), dtype=np.float64), x.shape)
+        except (TypeError, ValueError, NameError, ImportError):
+            f = sp.lambdify([X_SYMBOL], expr, modules="mpmath")
+            return np.array([_real(f, v) for v in x], dtype=np.float64)
+
+
+def _real(f, v: float) -> float:
+    try:
+        value = complex(f(v))
+    except (ZeroDivisionError, ValueError, TypeError):
+        return math.nan
+    return value.real if value.imag == 0 else math.nan
 
 
 def step_model(scheme: str, order: int, dtype: str, maxima: dict) -> Optional[StepModel]:
