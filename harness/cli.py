@@ -34,7 +34,9 @@ from harness.methods import METHODS
 from harness.registry import choice_error
 from harness.report import headline, summary_line, write_failed_run, write_run
 from harness.results import is_complete
-from harness.runner import run_study
+from harness.network_study import run_network_config
+from harness.networks import NETWORKS
+from harness.runner import Outcome, run_study
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 # Config groups whose choices precheck validates; `sweep` is the preset folder conf/sweep/.
@@ -145,6 +147,14 @@ def run_job(cfg: DictConfig) -> dict:
     return single_run(cfg, hydra_cfg)
 
 
+def compute(cfg: DictConfig, run_dir: Path, log) -> Outcome:
+    """The study a config asks for: a network's vector-Jacobian product, or an elementwise
+    function's derivative. Raises ConfigError (one line) for a config that cannot run."""
+    if cfg.fn.kind == "network":
+        return run_network_config(cfg, run_dir)
+    return run_study(validate(cfg), run_dir, seed=cfg.seed, log=log)
+
+
 def context_columns(cfg: DictConfig, overrides: list[str], launcher: sweep.LauncherInfo,
                     job_num: int) -> dict:
     """Columns cli.py adds to every record: how the run was launched and configured."""
@@ -161,14 +171,12 @@ def single_run(cfg: DictConfig, hydra_cfg: DictConfig) -> dict:
     if is_complete(run_dir):
         fail(f"{run_dir} already holds a finished run; nothing was changed. "
              f"Choose another hydra.run.dir")
+    print(f"dydx: {_fn_name(cfg.fn) or cfg.fn.label} by {cfg.method.name} in "
+          f"{cfg.dtype.name} ...", flush=True)
     try:
-        study = validate(cfg)
+        outcome = compute(cfg, run_dir, log=lambda line: print(line, flush=True))
     except ConfigError as err:
         _reject(run_dir, str(err))
-    print(f"dydx: {study.function.name} by {study.method.name} in "
-          f"{cfg.dtype.name} on {study.device.type} ...", flush=True)
-    outcome = run_study(study, run_dir, seed=cfg.seed,
-                        log=lambda line: print(line, flush=True))
     record = {**outcome.record,
               **context_columns(cfg, list(hydra_cfg.overrides.task), sweep.SINGLE_RUN, -1)}
     write_run(run_dir, record, outcome.points, OmegaConf.to_yaml(cfg, resolve=True))
@@ -214,9 +222,8 @@ def _run_recorded(cfg: DictConfig, run_dir: Path, job: sweep.JobContext, context
         torch.set_num_threads(threads)
     say = lambda line: print(f"{job.tag} {line.strip()}", flush=True)  # noqa: E731
     try:
-        study = validate(cfg)
         with sweep.heartbeat(say):
-            outcome = run_study(study, run_dir, seed=cfg.seed, log=say)
+            outcome = compute(cfg, run_dir, log=say)
     except ConfigError as err:
         return _record_failure(cfg, run_dir, context, "invalid", str(err), config_yaml)
     except Exception as err:  # noqa: BLE001 - a sweep job records any failure and goes on
@@ -244,7 +251,16 @@ def _fn_name(fn: DictConfig) -> str:
         return str(fn.expr or "").strip()
     if fn.kind == "py":
         return str(fn.get("target") or "")
+    if fn.kind == "network":
+        return str(fn.name)
     return str(fn.name or fn.label)
+
+
+def _size(cfg: DictConfig) -> float:
+    """Points on the grid, or elements of a network preset's input."""
+    if cfg.fn.kind == "network" and cfg.fn.name in NETWORKS:
+        return NETWORKS.get(cfg.fn.name).numel
+    return _grid_size(cfg.grid)
 
 
 def _grid_size(grid: DictConfig) -> float:
@@ -270,7 +286,7 @@ def failure_record(cfg: DictConfig, run_dir: Path, status: str, reason: str) -> 
         "h": float(h) if isinstance(h, (int, float)) else math.nan,
         "h_mode": "absolute" if isinstance(h, (int, float)) else "",
         "order": int(cfg.get("order", 1)) if str(cfg.get("order", 1)).isdigit() else 1,
-        "dtype": str(cfg.dtype.name), "device": device, "n": _grid_size(cfg.grid),
+        "dtype": str(cfg.dtype.name), "device": device, "n": _size(cfg),
         "status": status, "status_reason": reason,
         **machine_info(torch.device("cpu")),
         "seed": int(cfg.seed),

@@ -29,6 +29,8 @@ import torch
 from harness import sweep
 from harness.plots import (derivative_figure, error_figure, frontier_figure, scaling_figure,
                            stepsize_figure)
+from harness.network_plots import vjp_error_figure, vjp_figure
+from harness.network_study import consistency_rows, consistency_table, consistency_words
 from harness.results import POINTS, RECORDS, atomic_write, atomic_write_text, write_table
 
 # Runs whose own plots the sweep report embeds; above this it links to their folders.
@@ -101,7 +103,8 @@ def failure_line(record: dict) -> str:
 
 def _table(rows: list[tuple[str, object]]) -> str:
     lines = ["| quantity | value |", "|---|---|"]
-    lines += [f"| {name} | {fmt(value)} |" for name, value in rows]
+    # A "|" inside a cell would end the cell in markdown.
+    lines += [f"| {name.replace('|', '&#124;')} | {fmt(value)} |" for name, value in rows]
     return "\n".join(lines)
 
 
@@ -116,7 +119,7 @@ def run_markdown(record: dict) -> str:
         "",
         f"- function: `{r['fn']}` ({r['fn_source']}); dtype {r['dtype']}; device {r['device']} "
         f"({r['device_name']}); {r['num_threads'] if 'num_threads' in r else '—'} threads",
-        f"- grid: {r['n']} points in [{fmt(r['x_min'], 6)}, {fmt(r['x_max'], 6)}]; error checked on "
+        _where(r) + "; error checked on "
         f"{r['n_checked']} points against the **{r['reference']}** reference"
         + (f" ({r['reference_dps']} digits)" if r["reference"] == "mpmath" else ""),
         f"- excluded from the statistics: {r['n_excluded']} points (domain {r['n_excluded_domain']}, "
@@ -137,10 +140,41 @@ def run_markdown(record: dict) -> str:
         (f"pass rate (|err| <= {fmt(r['atol'])} + {fmt(r['rtol'])}·|ref|)", r["pass_rate"]),
     ])
     parts = ["\n".join(ran), "## Accuracy", accuracy]
+    if consistency_rows(r):
+        parts += ["## Consistency (network)", _table(consistency_rows(r))]
+    if not _isnan(r.get("err_estimate_median", math.nan)):
+        parts += ["## The method's own error estimate", _table([
+            ("median estimate", r["err_estimate_median"]), ("max estimate", r["err_estimate_max"]),
+            ("share of points whose true error is within the estimate", r["estimate_coverage"]),
+            ("median estimate / true error", r["estimate_ratio_median"])])]
+    if any(key.startswith("triage_") for key in r):
+        parts += ["## Failure triage", _triage_text(r)]
     if r.get("n_timed"):
         parts += ["## Timing", _timing_table(r)]
     parts += ["## Plots", "![f and f'](derivative.png)", "![error](error.png)"]
     return "\n\n".join(parts) + "\n"
+
+
+TRIAGE_MEANING = {
+    "kink": "the point or its stencil touches a kink or pole",
+    "domain_edge": "outside the domain or on its edge",
+    "cancellation": "f' is much smaller than the terms it is computed from",
+    "roundoff": "explained by rounding (eps·|f|/h for a stencil, or rounding the terms)",
+    "truncation": "explained by the stencil's leading Taylor term c·h^p·|f^(n+p)|",
+    "mismatch": "none of the above: a likely bug (e.g. a wrong backward)",
+}
+
+
+def _triage_text(r: dict) -> str:
+    """Counts per class, with what each class means; mismatches called out first."""
+    rows = [(f"{name}: {meaning}", r.get(f"triage_{name}", 0))
+            for name, meaning in TRIAGE_MEANING.items()]
+    text = ("Points whose error exceeds 4 ULP, by cause (see the `triage` column of "
+            "points.csv):\n\n" + _table(rows))
+    if r.get("triage_mismatch"):
+        text = (f"**{r['triage_mismatch']} points disagree with the reference for no known "
+                f"numerical reason: check the derivative's implementation.**\n\n" + text)
+    return text
 
 
 def failed_markdown(r: dict) -> str:
@@ -156,6 +190,13 @@ def failed_markdown(r: dict) -> str:
     lines.append(f"- torch {r.get('torch_version')}, commit {r.get('git_sha')}, "
                  f"host {r.get('host')}, {r.get('timestamp')}")
     return "\n".join(lines) + "\n"
+
+
+def _where(r: dict) -> str:
+    span = f"[{fmt(r['x_min'], 6)}, {fmt(r['x_max'], 6)}]"
+    if r.get("fn_source") == "network":
+        return f"- network input {r.get('input_shape')}: {r['n']} elements with values in {span}"
+    return f"- grid: {r['n']} points in {span}"
 
 
 def _timing_table(r: dict) -> str:
@@ -176,8 +217,11 @@ def write_run_views(run_dir: Path, record: dict, points: pd.DataFrame) -> None:
     """The derived files of a run: plots (when it has points) and report.md."""
     run_dir = Path(run_dir)
     if record.get("status", "ok") == "ok" and not points.empty:
-        save_figure(derivative_figure(points, record), run_dir / "derivative.png")
-        save_figure(error_figure(points, record), run_dir / "error.png")
+        network = record.get("fn_source") == "network"
+        values, errors = (vjp_figure, vjp_error_figure) if network else \
+            (derivative_figure, error_figure)
+        save_figure(values(points, record), run_dir / "derivative.png")
+        save_figure(errors(points, record), run_dir / "error.png")
     atomic_write_text(run_dir / "report.md", run_markdown(record))
 
 
@@ -696,17 +740,58 @@ def write_sweep_report(folder: Path, embed_runs: int = EMBED_RUNS) -> SweepOutco
     tables.update(speed_tables)
     if not step_table.empty:
         tables["stepsize"] = step_table
+    extra_blocks = network_section(records, tables) + triage_section(records, tables)
     words = findings(records, folder, manifest, tables)
     blocks = [Heading(f"dydx sweep report: {folder.name or folder}", 1),
               *overview(records, manifest, folder),
               Heading("What the data show"), Bullets(tuple(words) or ("no successful runs",)),
-              *accuracy_blocks, *step_blocks, *speed_blocks, *failures_section(records),
+              *accuracy_blocks, *step_blocks, *speed_blocks, *extra_blocks,
+              *failures_section(records),
               *runs_section(records, folder, embed_runs),
               Text(f"Rebuild this report from the stored rows: "
                    f"`python -m harness.report {folder}`")]
     paths = write_outputs(folder, blocks, tables)
     paths["summary.csv"] = folder / f"{sweep.SUMMARY}.csv"
     return SweepOutcome(records, paths)
+
+
+def network_section(records: pd.DataFrame, tables: dict) -> list[Block]:
+    """Networks: does out.backward(v) equal autograd.grad bitwise, how far are the checks."""
+    table = consistency_table(records)
+    if table.empty:
+        return []
+    tables["network_consistency"] = table
+    return [Heading("Networks: backward vs autograd.grad, forward mode, gradient penalty"),
+            frame_block(table, "one row per network x dtype x device x v x train mode")]
+
+
+def triage_table(records: pd.DataFrame) -> pd.DataFrame:
+    """Points above 4 ULP per cause, per fn x method x dtype (runs with any such point)."""
+    columns = [c for c in records.columns if c.startswith("triage_")]
+    ok = records[records["status"] == sweep.OK] if columns else records.iloc[0:0]
+    if ok.empty:
+        return pd.DataFrame()
+    table = ok.groupby(["fn", "method", "dtype"])[columns].sum()
+    table.columns = [c.removeprefix("triage_") for c in columns]
+    return table[table.sum(axis=1) > 0].reset_index()
+
+
+def triage_section(records: pd.DataFrame, tables: dict) -> list[Block]:
+    table = triage_table(records)
+    if table.empty:
+        return []
+    tables["triage"] = table
+    return [Heading("Failure triage: why points miss by more than 4 ULP"),
+            frame_block(table, "kink / domain_edge: excluded points; cancellation, roundoff, "
+                               "truncation: explained by a numerical model; mismatch: "
+                               "unexplained, a likely bug")]
+
+
+def triage_words(table: pd.DataFrame) -> list[str]:
+    bad = table[table.get("mismatch", 0) > 0] if "mismatch" in table else table.iloc[0:0]
+    return [f"{row.fn} by {row.method} in {row.dtype}: {row.mismatch} points disagree with the "
+            f"reference for no known numerical reason (triage: mismatch)"
+            for row in bad.itertuples(index=False)]
 
 
 def findings(records: pd.DataFrame, folder: Path, manifest: dict, tables: dict) -> list[str]:
@@ -719,6 +804,10 @@ def findings(records: pd.DataFrame, folder: Path, manifest: dict, tables: dict) 
     words += autograd_words(tables.get("error_vs_best", pd.DataFrame()), worst)
     if "per_point_vs_autograd" in tables:
         words += slowdown_words(tables["per_point_vs_autograd"])
+    if "network_consistency" in tables:
+        words += consistency_words(tables["network_consistency"])
+    if "triage" in tables:
+        words += triage_words(tables["triage"])
     failed = records[records["status"] != sweep.OK]
     if len(failed):
         counts = ", ".join(f"{n} {s}" for s, n in failed["status"].value_counts().items())
