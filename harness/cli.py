@@ -72,6 +72,8 @@ def _loader_options(group: str) -> list[str]:
 # Launchers that Hydra's plugins provide without a file in conf/hydra/launcher/.
 PLUGIN_LAUNCHERS = {
     "basic": "Hydra's default: one job at a time in this process; use it for timing studies.",
+    "joblib": "Parallel on this machine, one job per CPU (hydra.launcher.n_jobs): right for "
+              "accuracy sweeps; its timings are contended and marked, so time serially.",
     "submitit_local": "submitit on this machine: each job its own process, all at once; "
                       "the SLURM code path, testable here.",
     "submitit_slurm": "submitit's bare SLURM launcher; prefer slurm (dydx's fields and defaults).",

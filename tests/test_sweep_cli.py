@@ -112,6 +112,7 @@ def test_help_lists_the_presets_and_launchers():
     assert "  stepsize        Error against step size: every finite-difference scheme" in result.stdout
     for launcher in ("basic", "joblib", "slurm", "submitit_local"):
         assert f"\n  {launcher:<16}" in result.stdout
+    assert "  joblib          Parallel on this machine, one job per CPU" in result.stdout
 
 
 def test_an_unknown_preset_fails_before_any_job():
