@@ -194,11 +194,20 @@ def weights(n: int, offsets: list[int]) -> list[float]:
     return [float(w) for w in sp.finite_diff_weights(n, offsets, 0)[n][-1]]
 
 
+def represented_step(x: torch.Tensor, h: torch.Tensor, offsets: list[int]) -> torch.Tensor:
+    """The step the floating-point grid really takes from x. Measured on the side the
+    stencil reaches that is away from zero (where the spacing is coarser), so x + k*step
+    is exact on the side towards zero as well; a one-sided stencil uses its own side."""
+    if min(offsets) >= 0:
+        return (x + h) - x
+    if max(offsets) <= 0:
+        return x - (x - h)
+    return (x.abs() + h) - x.abs()
+
+
 def _combine(f: Fn, x: torch.Tensor, step: torch.Tensor, offsets: list[int], n: int):
     """sum_k w_k f(x + k*step) / step^n, with step as actually represented in x's dtype."""
-    # The step the floating-point grid really takes, measured away from zero, where the
-    # spacing is coarser: then x + k*step is exact on the side towards zero as well.
-    step = (x.abs() + step) - x.abs()
+    step = represented_step(x, step, offsets)
     total = sum(w * f(x + k * step) for w, k in zip(weights(n, offsets), offsets) if w != 0)
     return total / step**n
 
@@ -240,7 +249,7 @@ def finite(f: Fn, x: torch.Tensor, n: int = 1, scheme: str = "central",
            h: Optional[float] = None) -> torch.Tensor:
     """Difference quotient of f, first or second derivative, central or one-sided.
 
-    Dividing by the step as actually represented, (|x| + h) - |x|, rather than by the nominal
+    Dividing by the step as actually represented (`represented_step`), rather than by the nominal
     h, removes the representation error of h itself; what remains is the method's own
     truncation and round-off. If x + h rounds back to x the quotient is 0/0 and the point
     is counted as non-finite, which is the truth about that step in that dtype.
@@ -277,7 +286,8 @@ def describe_finite(dtype: torch.dtype, n: int = 1, scheme: str = "central",
 
 def finite_model(x: torch.Tensor, n: int = 1, scheme: str = "central", h: Optional[float] = None):
     step = default_step(x, scheme, n) if h is None else torch.full_like(x, h)
-    return (x.abs() + step) - x.abs(), FINITE_OFFSETS[(scheme, n)]
+    offsets = FINITE_OFFSETS[(scheme, n)]
+    return represented_step(x, step, offsets), offsets
 
 
 METHODS.add("finite", Method("finite", finite, FiniteParams, check_finite,
@@ -336,7 +346,8 @@ def describe_stencil(dtype: torch.dtype, n: int = 1, **params) -> dict:
 def stencil_model(x: torch.Tensor, n: int = 1, **params):
     accuracy, h = params.get("order", 4), params.get("h")
     step = _stencil_step(x, accuracy, n, h)
-    return (x.abs() + step) - x.abs(), _stencil_offsets(accuracy, n)
+    offsets = _stencil_offsets(accuracy, n)
+    return represented_step(x, step, offsets), offsets
 
 
 METHODS.add("stencil", Method("stencil", stencil, StencilParams, check_stencil,
@@ -408,7 +419,8 @@ def richardson_model(x: torch.Tensor, n: int = 1, h: float = 0.02, con: float = 
                      ntab: int = 10):
     """The tableau's finest difference: it bounds the round-off that extrapolation carries."""
     step = h * _scale(x) / con ** (ntab - 1)
-    return (x.abs() + step) - x.abs(), [-1, 1] if n == 1 else [-1, 0, 1]
+    offsets = [-1, 1] if n == 1 else [-1, 0, 1]
+    return represented_step(x, step, offsets), offsets
 
 
 METHODS.add("richardson", Method(
