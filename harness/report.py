@@ -90,6 +90,9 @@ def headline(record: dict) -> str:
         return failure_line(record)
     accuracy = (f"max |err| {fmt(record['max_abs_err'])}, median {fmt(record['median_ulp'])} ULP, "
                 f"max {fmt(record['max_ulp'])} ULP, pass {fmt(100 * record['pass_rate'], 4)}%")
+    if record.get("n_nonfinite"):
+        # The error statistics leave these out: say so, or a dead step looks perfect.
+        accuracy += f", {record['n_nonfinite']} of {record.get('n_checked')} points non-finite"
     speed = ""
     if not _isnan(record.get("time_median_s")):
         speed = (f"; {fmt(record['points_per_s'])} points/s, "

@@ -82,7 +82,8 @@ def stencil_bounds(higher: Callable[[int], np.ndarray | None], f_abs: np.ndarray
     """(roundoff, truncation) error models of sum_k w_k f(x + k h) / h^n.
 
     `higher(m)` gives |f^(m)(x)| (symbolic, or numeric when f has no symbolic form)."""
-    roundoff = eps * sum(abs(w) for w in weights) * f_abs / step**n
+    with np.errstate(divide="ignore", invalid="ignore"):  # a step that rounded to 0
+        roundoff = eps * sum(abs(w) for w in weights) * f_abs / step**n
     weights_sum = [sum(w * k**m for w, k in zip(weights, offsets)) for m in range(n + 1, n + 12)]
     p = next((m - n for m, s in zip(range(n + 1, n + 12), weights_sum) if abs(s) > 1e-9), None)
     if p is None:
