@@ -28,3 +28,16 @@ def compose_config():
             return compose("config", overrides=list(overrides))
 
     return _compose
+
+
+@pytest.fixture
+def run(compose_config, reference_cache, tmp_path):
+    """run(*overrides) -> the Outcome of run_study for that config (timing off)."""
+    from harness.config import validate
+    from harness.runner import run_study
+
+    def _run(*overrides):
+        cfg = compose_config(*overrides, "timing.enabled=false",
+                             f"reference.cache_dir={reference_cache}")
+        return run_study(validate(cfg), tmp_path, log=lambda line: None)
+    return _run

@@ -10,13 +10,6 @@ from harness.methods import METHODS, weights
 from harness.runner import run_study
 
 
-@pytest.fixture
-def run(compose_config, reference_cache, tmp_path):
-    def _run(*overrides):
-        cfg = compose_config(*overrides, "timing.enabled=false",
-                             f"reference.cache_dir={reference_cache}")
-        return run_study(validate(cfg), tmp_path, log=lambda line: None)
-    return _run
 
 
 @pytest.mark.parametrize("fn", ["sin", "exp", "tanh"])

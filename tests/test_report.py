@@ -6,40 +6,19 @@ in this process; the tests read what it wrote and rebuild it with `python -m har
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import math
 import re
-import runpy
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from harness import report, sweep
+from support import run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def run_sweep(folder: Path, cache: Path, *args: str) -> str:
-    """`python run.py -m <args>` into `folder`, in this process; returns what it printed."""
-    argv = [str(ROOT / "run.py"), "-m", *args, f"hydra.sweep.dir={folder}",
-            f"reference.cache_dir={cache}"]
-    out = io.StringIO()
-    saved = sys.argv
-    sys.argv = argv
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
-    except SystemExit as exit_:
-        if exit_.code:
-            raise AssertionError(f"run.py exited {exit_.code}:\n{out.getvalue()}") from None
-    finally:
-        sys.argv = saved
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,9 @@ The subprocess paths (joblib, submitit, a killed sweep) are in test_sweep_cli.py
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
-import runpy
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,29 +18,11 @@ from omegaconf import OmegaConf
 
 from harness import sweep
 from harness.results import is_complete
+from support import run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["fn=sin,tanh", "method=autograd,loop,finite", "dtype=float32,float64", "grid.n=60",
          "timing.min_run_time=0.02"]
-
-
-def run_sweep(folder: Path, cache: Path, *args: str) -> str:
-    """`python run.py -m <args>` into `folder`, in this process; returns what it printed."""
-    argv = [str(ROOT / "run.py"), "-m", *args, f"hydra.sweep.dir={folder}"]
-    if not any(a.startswith("reference.cache_dir=") for a in args):
-        argv.append(f"reference.cache_dir={cache}")
-    out = io.StringIO()
-    saved = sys.argv
-    sys.argv = argv
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
-    except SystemExit as exit_:
-        if exit_.code:
-            raise AssertionError(f"run.py exited {exit_.code}:\n{out.getvalue()}") from None
-    finally:
-        sys.argv = saved
-    return out.getvalue()
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:

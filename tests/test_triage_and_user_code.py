@@ -6,16 +6,8 @@ import torch
 from harness import triage
 from harness.config import ConfigError, validate
 from harness.functions import import_target
-from harness.runner import run_study
 
 
-@pytest.fixture
-def run(compose_config, reference_cache, tmp_path):
-    def _run(*overrides):
-        cfg = compose_config(*overrides, "timing.enabled=false",
-                             f"reference.cache_dir={reference_cache}")
-        return run_study(validate(cfg), tmp_path, log=lambda line: None)
-    return _run
 
 
 USER = ("fn=py", "fn.target=tests.userpkg.ops:{}")
