@@ -81,16 +81,19 @@ def stencil_bounds(higher: Callable[[int], np.ndarray | None], f_abs: np.ndarray
                    eps: float, step: np.ndarray, offsets: list[int], weights: list[float]):
     """(roundoff, truncation) error models of sum_k w_k f(x + k h) / h^n.
 
-    `higher(m)` gives |f^(m)(x)| (symbolic, or numeric when f has no symbolic form)."""
+    Truncation is the first two nonzero Taylor terms, c_m h^(m-n) |f^(m)(x)| with
+    c_m = |sum_k w_k k^m| / m!: two, so a point where the leading derivative vanishes (sin''
+    at a multiple of pi) is still explained. `higher(m)` gives |f^(m)(x)| (symbolic, or
+    numeric when f has no symbolic form)."""
     with np.errstate(divide="ignore", invalid="ignore"):  # a step that rounded to 0
         roundoff = eps * sum(abs(w) for w in weights) * f_abs / step**n
-    weights_sum = [sum(w * k**m for w, k in zip(weights, offsets)) for m in range(n + 1, n + 12)]
-    p = next((m - n for m, s in zip(range(n + 1, n + 12), weights_sum) if abs(s) > 1e-9), None)
-    if p is None:
+    moments = [(m, sum(w * k**m for w, k in zip(weights, offsets))) for m in range(n + 1, n + 14)]
+    terms = [(m, abs(total) / math.factorial(m)) for m, total in moments if abs(total) > 1e-9][:2]
+    derivatives = [higher(m) for m, _ in terms]
+    if not terms or any(d is None for d in derivatives):
         return roundoff, None
-    c = abs(weights_sum[p - 1]) / math.factorial(n + p)
-    derivative = higher(n + p)
-    return roundoff, None if derivative is None else c * step**p * derivative
+    truncation = sum(c * np.abs(step) ** (m - n) * d for (m, c), d in zip(terms, derivatives))
+    return roundoff, truncation
 
 
 def classify(abs_err: np.ndarray, ulp_err: np.ndarray, excluded: np.ndarray, ref: np.ndarray,
@@ -113,6 +116,11 @@ def classify(abs_err: np.ndarray, ulp_err: np.ndarray, excluded: np.ndarray, ref
     checks = (("cancellation", cancelled),
               ("roundoff", _within(abs_err, [rounding, roundoff, estimate])),
               ("truncation", _within(abs_err, [truncation])))
+    if roundoff is not None:
+        # The step rounded away (x + h == x): 0/0 is round-off taken to its limit.
+        step_lost = todo & ~np.isfinite(abs_err) & np.isinf(roundoff)
+        label[step_lost] = "roundoff"
+        todo &= ~step_lost
     for name, mask in checks:
         if mask is not None:
             hit = todo & mask
