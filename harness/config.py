@@ -166,10 +166,10 @@ def validate(cfg: DictConfig) -> Study:
         method=method,
         params=params,
         order=_order(cfg.order),
-        dtype=_dtype(cfg.dtype.name),
-        device=_device(cfg.device.name),
+        dtype=parse_dtype(cfg.dtype.name),
+        device=parse_device(cfg.device.name),
         grid=_grid(cfg.grid),
-        timing=_timing(cfg.timing),
+        timing=parse_timing(cfg.timing),
         reference=_reference(cfg.reference),
     )
 
@@ -187,13 +187,13 @@ def _order(order: int) -> int:
     return order
 
 
-def _dtype(name: str) -> torch.dtype:
+def parse_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ConfigError(choice_error("dtype", name, list(DTYPES)))
     return DTYPES[name]
 
 
-def _device(name: str) -> torch.device:
+def parse_device(name: str) -> torch.device:
     if name not in DEVICES:
         raise ConfigError(choice_error("device", name, list(DEVICES)))
     if name == "auto":
@@ -223,7 +223,7 @@ def _grid(grid: DictConfig) -> GridConf:
     return g
 
 
-def _timing(timing: DictConfig) -> TimingConf:
+def parse_timing(timing: DictConfig) -> TimingConf:
     t = TimingConf(**OmegaConf.to_container(timing))
     if not t.min_run_time > 0:
         raise ConfigError(f"timing.min_run_time must be > 0 seconds, got {t.min_run_time}")

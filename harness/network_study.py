@@ -50,7 +50,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.benchmark.utils.timer import timer as synced_timer
 
-from harness.config import DTYPES, ConfigError, TimingConf, _device, _dtype, _timing
+from harness.config import DTYPES, ConfigError, TimingConf, parse_device, parse_dtype, parse_timing
 from harness.machine import machine_info
 from harness.methods import FINITE_OFFSETS, METHODS, default_step, describe_finite
 from harness.metrics import estimate_calibration, point_errors, summarize
@@ -533,10 +533,10 @@ def network_study_args(cfg: DictConfig) -> dict:
         problem = METHODS.get(cfg.method.name).check(**params)
         if problem:
             raise ConfigError(problem)
-    return {"name": cfg.fn.name, "method": cfg.method.name, "dtype": _dtype(cfg.dtype.name),
-            "device": _device(cfg.device.name), "v_kind": v_kind, "train": train,
+    return {"name": cfg.fn.name, "method": cfg.method.name, "dtype": parse_dtype(cfg.dtype.name),
+            "device": parse_device(cfg.device.name), "v_kind": v_kind, "train": train,
             "seed": int(cfg.seed), "max_points": max_points, "params": params,
-            "timing": _timing(cfg.timing)}
+            "timing": parse_timing(cfg.timing)}
 
 
 def run_network_config(cfg: DictConfig, run_dir: Path) -> Outcome:

@@ -6,8 +6,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
-          "bfloat16": torch.bfloat16}
+from harness.config import DTYPES
+
 
 
 def _title(record: dict) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from harness.config import Study
+from harness.config import DTYPES, Study
 from harness.machine import machine_info
 from harness.metrics import estimate_calibration, point_errors, summarize
 from harness.reference import autograd64_reference, cached_mpmath_reference
@@ -28,8 +28,7 @@ from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 # Per-point methods report progress every this many points.
 PROGRESS_CHUNK = 2000
-DTYPE_NAMES = {torch.float64: "float64", torch.float32: "float32", torch.float16: "float16",
-               torch.bfloat16: "bfloat16"}
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 # Phrases with which torch (and the peers) say an op has no kernel for a dtype or device:
 # such a run is `unsupported`, not an error.
 UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "does not support",
