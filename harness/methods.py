@@ -504,8 +504,18 @@ def scipy_derivative(f: Fn, x: torch.Tensor, n: int = 1, initial_step: float = 0
     return torch.as_tensor(result.df, dtype=x.dtype), torch.as_tensor(result.error, dtype=x.dtype)
 
 
+SCIPY_MAXITER, SCIPY_STEP_FACTOR = 10, 2.0  # scipy.differentiate.derivative's defaults
+
+
+def scipy_model(x: torch.Tensor, n: int = 1, initial_step: float = 0.5, **params):
+    """For the triage: scipy's finest step and an order-`order` central stencil bound the
+    round-off its adaptive extrapolation can carry."""
+    finest = initial_step / SCIPY_STEP_FACTOR ** SCIPY_MAXITER
+    return torch.full_like(x, finest), _stencil_offsets(params.get("order", 8), n)
+
+
 METHODS.add("scipy", Method(
-    "scipy", scipy_derivative, ScipyParams, supports=_cpu_float,
+    "scipy", scipy_derivative, ScipyParams, supports=_cpu_float, model=scipy_model,
     stencil=lambda x, n=1, initial_step=0.5, **_: (x - initial_step, x + initial_step),
     describe=lambda dtype, n, initial_step=0.5, **p: {
         "scheme": "central", "h": initial_step, "h_mode": "adaptive: max step initial_step",
@@ -527,17 +537,28 @@ def numdifftools_derivative(f: Fn, x: torch.Tensor, n: int = 1) -> tuple[torch.T
             torch.as_tensor(result.error_estimate, dtype=x.dtype))
 
 
-def numdifftools_extent(x: torch.Tensor, n: int = 1, **_):
-    """The widest step numdifftools' default step generator takes at each x."""
+def _numdifftools_steps(x: torch.Tensor, n: int) -> np.ndarray:
+    """|steps| numdifftools' default step generator takes at each x: (n_steps, len(x))."""
     import numdifftools
 
-    values = x.double().cpu().numpy()
-    steps = numdifftools.Derivative(np.sin).step(values, method="central", n=n, order=2)
-    reach = torch.as_tensor(np.max(np.abs(np.stack(list(steps))), axis=0), dtype=torch.float64)
+    steps = numdifftools.Derivative(np.sin).step(x.double().cpu().numpy(), method="central",
+                                                 n=n, order=2)
+    return np.abs(np.stack(list(steps)))
+
+
+def numdifftools_extent(x: torch.Tensor, n: int = 1, **_):
+    """The widest step numdifftools takes at each x."""
+    reach = torch.as_tensor(_numdifftools_steps(x, n).max(axis=0), dtype=torch.float64)
     return x.double().cpu() - reach, x.double().cpu() + reach
+
+
+def numdifftools_model(x: torch.Tensor, n: int = 1, **_):
+    """For the triage: its finest central difference bounds the round-off it carries."""
+    finest = torch.as_tensor(_numdifftools_steps(x, n).min(axis=0), dtype=x.dtype)
+    return finest, [-1, 1] if n == 1 else [-1, 0, 1]
 
 
 METHODS.add("numdifftools", Method(
     "numdifftools", numdifftools_derivative, supports=_numdifftools_missing,
-    stencil=numdifftools_extent,
+    stencil=numdifftools_extent, model=numdifftools_model,
     describe=lambda dtype, n: {"scheme": "central", "h_mode": "adaptive: numdifftools default"}))

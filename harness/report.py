@@ -792,7 +792,7 @@ def triage_section(records: pd.DataFrame, tables: dict) -> list[Block]:
 
 def triage_words(table: pd.DataFrame) -> list[str]:
     bad = table[table.get("mismatch", 0) > 0] if "mismatch" in table else table.iloc[0:0]
-    return [f"{row.fn} by {row.method} in {row.dtype}: {row.mismatch} points disagree with the "
+    return [f"{row.fn} by {row.method} in {row.dtype}: {int(row.mismatch)} points disagree with the "
             f"reference for no known numerical reason (triage: mismatch)"
             for row in bad.itertuples(index=False)]
 
