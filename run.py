@@ -1,15 +1,16 @@
 """dydx entry point: `python run.py [overrides]`, `python run.py -m [sweep overrides]`.
 
 Thin on purpose: register the config groups, check the command line, hand the composed
-config to harness.cli.run_job. Everything else lives in harness/.
+config to harness.app.jobs.run_job. Everything else lives in harness/.
 """
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from harness.cli import fail, precheck, run_job
-from harness.config import register_configs
+from harness.app.commandline import fail, precheck
+from harness.app.jobs import run_job
+from harness.config.store import register_configs
 
 register_configs()
 

@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from harness.functions import FUNCTIONS
+from harness.functions.catalog import FUNCTIONS
 from harness.methods import METHODS
-from harness.metrics import summarize
-from harness.reference import mpmath_reference
+from harness.study.metrics import summarize
+from harness.study.reference import mpmath_reference
 
 N = 100_000
-FAST = ["autograd", "forward_ad", "vmap_grad", "finite", "stencil", "richardson", "complex_step"]
+# Measured apart: the per-point loop (test_loop_per_point_cost), torch.compile (its first
+# call compiles) and the NumPy peers.
+APART = ("compiled", "scipy", "numdifftools")
+FAST = [name for name in METHODS.names()
+        if not METHODS.get(name).per_point and name not in APART]
 
 
 @pytest.fixture(scope="module")

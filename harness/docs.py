@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.config import DTYPES
-from harness.functions import FUNCTIONS, NN_ACTIVATIONS
+from harness.dtypes import DTYPES
+from harness.functions.catalog import FUNCTIONS, NN_ACTIVATIONS
 from harness.methods import METHODS
 
 

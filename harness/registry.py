@@ -1,11 +1,13 @@
-"""One small registry type, used for every kind of plugin (functions, methods).
+"""One small registry type, used for every kind of plugin (functions, methods, networks).
 
 The registry is the single list of choices: CLI validation, error messages, the
 ConfigStore entries, docs tables and parametrized tests are all derived from it.
+Registrations read as a list: `Registry("method", [Method(...), Method(...)])`.
 """
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+import difflib
+from typing import Callable, Generic, Iterable, Iterator, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -14,27 +16,38 @@ class UnknownChoice(ValueError):
     """A user named a choice that is not registered; the message lists the valid ones."""
 
 
+def near_miss(name: object, choices: Iterable[str]) -> Optional[str]:
+    """The registered choice closest to a misspelt one ('sinn' -> 'sin'), if any is close."""
+    options = list(choices)
+    lowered = {c.lower(): c for c in options}
+    if str(name).lower() in lowered:  # 'Gelu' for 'GELU'
+        return lowered[str(name).lower()]
+    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def choice_error(kind: str, name: object, choices: list[str]) -> str:
     """The one-line message used for every unknown choice, so all read the same."""
-    return f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}"
+    guess = near_miss(name, choices)
+    hint = f" (did you mean {guess!r}?)" if guess is not None else ""
+    return f"unknown {kind} {name!r}{hint}; choose one of: {', '.join(choices)}"
 
 
 class Registry(Generic[T]):
     """Name -> item, filled at import time, read-only afterwards."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, items: Iterable[T] = (),
+                 key: Callable[[T], str] = lambda item: item.name) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        for item in items:
+            self.add(key(item), item)
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._items[name] = item
         return item
-
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator form of `add`."""
-        return lambda item: self.add(name, item)
 
     def get(self, name: str) -> T:
         if name not in self._items:

@@ -1,68 +1,14 @@
-"""harness.results: atomic writes, CSV/parquet pairs, loading runs, the completion mark."""
+"""harness.results: CSV/parquet pairs, the completion mark, loading runs and the manifest."""
 from __future__ import annotations
 
 import math
-import os
-import stat
 
 import pandas as pd
-import pytest
 
-from harness.results import (PARQUET_ONLY, atomic_write, atomic_write_text, is_complete,
-                             load_records, write_table)
-
-
-def test_atomic_write_replaces_the_file_and_leaves_nothing_else(tmp_path):
-    target = tmp_path / "table.csv"
-    target.write_text("old\n")
-    atomic_write(target, lambda tmp: open(tmp, "w").write("new\n"))
-    assert target.read_text() == "new\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
-
-
-def test_failed_write_keeps_the_previous_content_and_leaves_no_temp_file(tmp_path):
-    target = tmp_path / "records.parquet"
-    target.write_bytes(b"finished run")
-
-    def half_then_crash(tmp: str) -> None:
-        with open(tmp, "wb") as handle:
-            handle.write(b"half a tab")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="^disk full$"):
-        atomic_write(target, half_then_crash)
-    assert target.read_bytes() == b"finished run"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.parquet"]
-
-
-def test_failed_first_write_creates_no_file(tmp_path):
-    with pytest.raises(ValueError, match="^bad$"):
-        atomic_write(tmp_path / "new.csv", lambda tmp: (_ for _ in ()).throw(ValueError("bad")))
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_write_creates_missing_parent_folders(tmp_path):
-    target = tmp_path / "a" / "b" / "report.md"
-    atomic_write_text(target, "# report\n")
-    assert target.read_text(encoding="utf-8") == "# report\n"
-
-
-def test_written_file_gets_ordinary_permissions_not_mkstemps_0600(tmp_path):
-    previous = os.umask(0o022)
-    try:
-        atomic_write_text(tmp_path / "report.md", "x")
-    finally:
-        os.umask(previous)
-    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644
-
-
-def test_temp_file_lives_beside_the_target_with_its_suffix(tmp_path):
-    seen = []
-    atomic_write(tmp_path / "cache.npz", lambda tmp: seen.append(tmp) or open(tmp, "w").close(),
-                 suffix=".npz")
-    (tmp,) = seen
-    assert os.path.dirname(tmp) == str(tmp_path)
-    assert os.path.basename(tmp).startswith(".cache.") and tmp.endswith(".npz")
+from harness.atomic import atomic_write
+from harness.results import (PARQUET_ONLY, is_complete, job_key, load_points, load_record,
+                             load_records, read_manifest, write_manifest, write_record,
+                             write_run_data, write_table)
 
 
 # --- CSV / parquet pairs ---------------------------------------------------------------------
@@ -134,3 +80,44 @@ def test_load_records_finds_runs_at_any_depth(tmp_path):
 def test_load_records_of_an_empty_folder_is_an_empty_frame(tmp_path):
     loaded = load_records(tmp_path)
     assert isinstance(loaded, pd.DataFrame) and loaded.empty
+
+
+def test_load_records_orders_rows_by_sweep_position_and_names_their_folders(tmp_path):
+    for num, name in ((2, "c"), (0, "b"), (1, "a")):
+        write_record(tmp_path / name, {"fn": name, "job_num": num})
+    loaded = load_records(tmp_path)
+    assert loaded["fn"].tolist() == ["b", "a", "c"]
+    assert loaded["job_dir"].tolist() == ["b", "a", "c"]
+
+
+def test_a_run_folder_round_trips_its_record_points_and_config(tmp_path):
+    points = pd.DataFrame({"x": [0.5, 1.5], "df": [1.0, 2.0]})
+    write_run_data(tmp_path, points, "fn:\n  name: sin\n")
+    assert not is_complete(tmp_path)  # the record comes last
+    write_record(tmp_path, {"fn": "sin", "max_abs_err": 2.0 ** -53})
+    assert is_complete(tmp_path)
+    assert load_record(tmp_path) == {"fn": "sin", "max_abs_err": 2.0 ** -53}
+    pd.testing.assert_frame_equal(load_points(tmp_path), points)
+    assert (tmp_path / "config.yaml").read_text() == "fn:\n  name: sin\n"
+
+
+def test_a_run_without_points_loads_an_empty_points_table(tmp_path):
+    write_run_data(tmp_path, pd.DataFrame())
+    write_record(tmp_path, {"fn": "sin", "status": "invalid"})
+    assert load_points(tmp_path).empty
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.csv", "records.parquet"]
+
+
+# --- the manifest and job identity ---------------------------------------------------------
+
+def test_manifest_round_trips_and_a_missing_or_broken_one_reads_as_none(tmp_path):
+    assert read_manifest(tmp_path) is None
+    write_manifest(tmp_path, {"total": 2, "jobs": [["fn=sin"], ["fn=tanh"]]})
+    assert read_manifest(tmp_path) == {"total": 2, "jobs": [["fn=sin"], ["fn=tanh"]]}
+    (tmp_path / "sweep.json").write_text("{half")
+    assert read_manifest(tmp_path) is None
+
+
+def test_job_key_ignores_override_order():
+    assert job_key(["fn=sin", "dtype=float32"]) == job_key("dtype=float32 fn=sin") == \
+        "dtype=float32 fn=sin"

@@ -1,0 +1,38 @@
+"""Fill Hydra's ConfigStore from the registries, so a new function or method is a CLI
+choice the moment it is registered."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import field
+
+from hydra.core.config_store import ConfigStore
+
+from harness.config.schema import DEVICES, Config, DeviceConf, DtypeConf, FnConf
+from harness.dtypes import DTYPES
+from harness.functions.catalog import FUNCTIONS
+from harness.methods import METHODS
+from harness.methods.base import Method
+
+
+def method_conf_class(method: Method) -> type:
+    """A dataclass `name` + the method's parameter fields, for the ConfigStore."""
+    hints = typing.get_type_hints(method.params)  # resolve postponed (string) annotations
+    params = [(f.name, hints[f.name], field(default=f.default))
+              for f in dataclasses.fields(method.params)]
+    return dataclasses.make_dataclass(f"{method.name.title()}Conf",
+                                      [("name", str, field(default=method.name)), *params])
+
+
+def register_configs() -> None:
+    """Fill Hydra's ConfigStore from the registries (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    for name in FUNCTIONS.names():
+        cs.store(group="fn", name=name, node=FnConf(kind="builtin", name=name, label=name))
+    for name in METHODS.names():
+        cs.store(group="method", name=name, node=method_conf_class(METHODS.get(name)))
+    for name in DTYPES:
+        cs.store(group="dtype", name=name, node=DtypeConf(name=name))
+    for name in DEVICES:
+        cs.store(group="device", name=name, node=DeviceConf(name=name))

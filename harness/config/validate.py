@@ -1,0 +1,148 @@
+"""validate(cfg): a composed config -> a Study, or ConfigError with a one-line message that
+names the valid choices. The only place that reads meaning into config values."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from harness.config.schema import DEVICES, ORDERS
+from harness.dtypes import DTYPES
+from harness.functions.catalog import resolve_function
+from harness.methods import METHODS
+from harness.methods.base import Method
+from harness.networks.checks import V_KINDS
+from harness.networks.presets import NETWORKS
+from harness.registry import choice_error
+from harness.study.settings import GridConf, ReferenceConf, TimingConf
+from harness.study.spec import NetworkSubject, Study
+
+
+class ConfigError(ValueError):
+    """A config the harness cannot run; the message is one line, for the user."""
+
+
+def method_params(cfg: DictConfig) -> dict:
+    """The method's parameters from `cfg.method`, in its own field order (scheme before h)."""
+    return {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items()
+            if k != "name"}
+
+
+def validate(cfg: DictConfig) -> Study:
+    """Composed config -> Study, or ConfigError with a one-line message."""
+    method = _checked(lambda: METHODS.get(cfg.method.name))
+    params = _params(method, method_params(cfg))
+    network = cfg.fn.kind == "network"
+    subject = _network(cfg, method) if network else _checked(lambda: resolve_function(
+        cfg.fn.kind, cfg.fn.name, cfg.fn.expr, cfg.fn.target, cfg.fn.derivative))
+    return Study(subject=subject, method=method, params=params, order=_order(cfg.order, network),
+                 dtype=parse_dtype(cfg.dtype.name), device=parse_device(cfg.device.name),
+                 timing=parse_timing(cfg.timing), reference=_reference(cfg.reference),
+                 grid=None if network else _grid(cfg.grid), seed=int(cfg.seed))
+
+
+def _checked(build):
+    try:
+        return build()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _params(method: Method, params: dict) -> dict:
+    accepted = [f.name for f in dataclasses.fields(method.params)]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"method {method.name} takes no parameter {unknown[0]!r}; it takes: "
+                          f"{', '.join(accepted) or 'none'}")
+    problem = method.check(**params)
+    if problem:
+        raise ConfigError(problem)
+    return params
+
+
+def _network(cfg: DictConfig, method: Method) -> NetworkSubject:
+    """fn.kind == network: the preset, its cotangent and mode, checked."""
+    preset = _checked(lambda: NETWORKS.get(cfg.fn.name))
+    if method.vjp is None:
+        applies = [name for name in METHODS.names() if METHODS.get(name).vjp is not None]
+        raise ConfigError(f"method {method.name} does not apply to networks (it needs an "
+                          f"elementwise function); for networks choose one of: {', '.join(applies)}")
+    v_kind, train = cfg.fn.get("v", "ones"), cfg.fn.get("train", False)
+    if v_kind not in V_KINDS:
+        raise ConfigError(choice_error("fn.v", v_kind, list(V_KINDS)))
+    if not isinstance(train, bool):
+        raise ConfigError(f"fn.train must be true or false, got {train!r}")
+    max_points = cfg.fn.get("max_points", None)
+    if max_points is not None and max_points < 2:
+        raise ConfigError(f"fn.max_points must be >= 2, got {max_points}")
+    return NetworkSubject(preset, v_kind, train, max_points)
+
+
+def _order(order: int, network: bool) -> int:
+    if network and order != 1:
+        raise ConfigError(f"networks: order must be 1 (the vector-Jacobian product; the "
+                          f"gradient-penalty check covers second order), got {order}")
+    if order not in ORDERS:
+        raise ConfigError(f"order must be 1 (first derivative) or 2 (second derivative), got {order}")
+    return order
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError(choice_error("dtype", name, list(DTYPES)))
+    return DTYPES[name]
+
+
+def parse_device(name: str) -> torch.device:
+    if name not in DEVICES:
+        raise ConfigError(choice_error("device", name, list(DEVICES)))
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device=cuda but torch {torch.__version__} sees no CUDA GPU on this "
+                          f"machine; choose one of: auto, cpu")
+    return torch.device(name)
+
+
+def _grid(grid: DictConfig) -> GridConf:
+    g = GridConf(**OmegaConf.to_container(grid))
+    for key in ("start", "stop", "step"):
+        if not math.isfinite(getattr(g, key)):
+            raise ConfigError(f"grid.{key} must be a finite number, got {getattr(g, key)}")
+    if g.n is not None:
+        _linspace(g)
+    elif g.step <= 0 or g.stop <= g.start:
+        raise ConfigError(f"the grid is empty: np.arange({g.start}, {g.stop}, {g.step}) has no "
+                          f"points; need grid.step > 0 and grid.stop > grid.start, or set grid.n")
+    return g
+
+
+def _linspace(g: GridConf) -> None:
+    if g.n < 1:
+        raise ConfigError(f"grid.n must be >= 1, got {g.n}")
+    if g.n > 1 and g.stop <= g.start:
+        raise ConfigError(f"grid.stop ({g.stop}) must be > grid.start ({g.start}) when grid.n > 1")
+    if g.n == 1 and g.stop != g.start:
+        raise ConfigError(f"grid.n=1 studies one point: set grid.start and grid.stop equal "
+                          f"(got {g.start} and {g.stop})")
+
+
+def parse_timing(timing: DictConfig) -> TimingConf:
+    t = TimingConf(**OmegaConf.to_container(timing))
+    if not t.min_run_time > 0:
+        raise ConfigError(f"timing.min_run_time must be > 0 seconds, got {t.min_run_time}")
+    if t.num_threads is not None and t.num_threads < 1:
+        raise ConfigError(f"timing.num_threads must be >= 1 (or null for torch's default), "
+                          f"got {t.num_threads}")
+    return t
+
+
+def _reference(reference: DictConfig) -> ReferenceConf:
+    r = ReferenceConf(**OmegaConf.to_container(reference))
+    if r.max_points < 2:
+        raise ConfigError(f"reference.max_points must be >= 2, got {r.max_points}")
+    if r.dps < 40:
+        raise ConfigError(f"reference.dps must be >= 40 digits (the reference is checked at dps-20), got {r.dps}")
+    return r

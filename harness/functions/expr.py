@@ -1,0 +1,123 @@
+"""Safe parser for one-variable expressions such as "x**2*sin(x)".
+
+The text is parsed with Python's `ast` and every node is checked against a whitelist:
+numbers, the variable x, the constants pi and e, + - * / ** and unary minus, parentheses,
+and one-argument calls of the registered primitives. Nothing is ever passed to eval, exec
+or sympify, so an expression cannot run code, read attributes or import modules.
+"""
+from __future__ import annotations
+
+import ast
+import math
+
+import sympy as sp
+
+from harness.functions.nodes import _OPS, PRIMITIVES, Apply, BinOp, Const, Neg, Node, X
+
+CONSTANTS = {"pi": (math.pi, sp.pi), "e": (math.e, sp.E)}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+MAX_LENGTH = 500
+# Exact constants are kept as sympy numbers; a larger integer power would take ages.
+MAX_EXACT_POWER = 10_000
+
+
+class ExpressionError(ValueError):
+    """The expression is not in the accepted language; the message says where and why."""
+
+
+def allowed_words() -> str:
+    return f"x, {', '.join(CONSTANTS)} and functions {', '.join(PRIMITIVES.names())}"
+
+
+def parse_expression(text: str) -> Node:
+    """Parse `text` into an expression tree, or raise ExpressionError with a one-line reason."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError("fn.expr is empty; write an expression in x, e.g. fn.expr='x**2*sin(x)'")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"fn.expr is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as err:
+        raise ExpressionError(f"fn.expr {text!r} is not a valid expression: {err.msg} "
+                              f"at column {err.offset}") from None
+    return _convert(tree.body, text)
+
+
+def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:
+    # Columns count in the text as the user wrote it (leading blanks included).
+    column = getattr(node, "col_offset", 0) + 1 + len(text) - len(text.lstrip())
+    return ExpressionError(f"fn.expr {text!r}: {what} at column {column}; allowed: "
+                           f"numbers, + - * / ** ( ), {allowed_words()}")
+
+
+def _convert(node: ast.AST, text: str) -> Node:
+    if isinstance(node, ast.Constant):
+        return _number(node, text)
+    if isinstance(node, ast.Name):
+        return _name(node, text)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _convert(node.left, text), _convert(node.right, text)
+        op = _BINOPS[type(node.op)]
+        if isinstance(left, Const) and isinstance(right, Const):
+            return _fold(op, left, right, node, text)
+        return BinOp(op, left, right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _convert(node.operand, text)
+        if isinstance(node.op, ast.UAdd):
+            return inner
+        # Fold "-3" into a constant so "x**-1" is seen as an integer power (pole at 0).
+        return Const(-inner.value, -inner.exact) if isinstance(inner, Const) else Neg(inner)
+    if isinstance(node, ast.Call):
+        return _call(node, text)
+    if isinstance(node, ast.Attribute):
+        raise _fail(node, text, f"attribute access '.{node.attr}' is not allowed")
+    kind = type(getattr(node, "op", node)).__name__
+    raise _fail(node, text, f"'{kind}' is not allowed")
+
+
+def _number(node: ast.Constant, text: str) -> Const:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(node, text, f"the literal {value!r} is not a number")
+    if not math.isfinite(float(value)):
+        raise _fail(node, text, f"the literal {value!r} is not a finite number")
+    if isinstance(value, int):  # also 0x10, 0o7, 0b1
+        return Const(float(value), sp.Integer(value))
+    # The source digits give the exact value for the reference ("0.1" means 1/10), while
+    # torch computes with the nearest float, as any user code would.
+    literal = ast.get_source_segment(text.strip(), node) or repr(value)
+    return Const(value, sp.Rational(literal.replace("_", "")))
+
+
+def _fold(op: str, left: Const, right: Const, node: ast.AST, text: str) -> Const:
+    """A constant sub-expression becomes one constant, or a clear error if it overflows or
+    is not real ('9**9**9', '(-8)**(1/3)'), before anything tries to evaluate it."""
+    if op == "**" and right.exact.is_integer and abs(int(right.exact)) > MAX_EXACT_POWER:
+        raise _fail(node, text, f"the constant power with exponent {right.exact} is too large")
+    try:
+        value = _OPS[op](left.value, right.value)
+    except (OverflowError, ZeroDivisionError) as err:
+        raise _fail(node, text, f"the constant sub-expression fails ({err})") from None
+    if isinstance(value, complex) or not math.isfinite(value):
+        raise _fail(node, text, f"the constant sub-expression is {value!r}, not a finite real")
+    return Const(float(value), _OPS[op](left.exact, right.exact))
+
+
+def _name(node: ast.Name, text: str) -> Node:
+    if node.id == "x":
+        return X()
+    if node.id in CONSTANTS:
+        value, exact = CONSTANTS[node.id]
+        return Const(value, exact)
+    raise _fail(node, text, f"unknown name '{node.id}'")
+
+
+def _call(node: ast.Call, text: str) -> Node:
+    if not isinstance(node.func, ast.Name):
+        raise _fail(node, text, "only calls of plain function names are allowed")
+    name = node.func.id
+    if name not in PRIMITIVES:
+        raise _fail(node, text, f"unknown function '{name}'")
+    if node.keywords or len(node.args) != 1:
+        raise _fail(node, text, f"{name}() takes exactly one argument")
+    return Apply(PRIMITIVES.get(name), _convert(node.args[0], text))

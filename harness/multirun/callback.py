@@ -1,0 +1,119 @@
+"""The Hydra side of a sweep: a callback that writes the manifest before a multirun, and
+the summary and report after it. Hydra calls both hooks in the submitting process for
+every launcher, so this works the same with the basic, joblib and submitit launchers;
+nothing here schedules jobs."""
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from harness.analysis.tables import missing_jobs
+from harness.multirun.launchers import LauncherInfo, available_cpus, launcher_info
+from harness.multirun.manifest import expand_jobs, finished_index, varying_keys
+from harness.results import job_key, read_manifest, write_manifest
+from harness.report.format import summary_line
+from harness.report.sweep_page import write_sweep_report
+from harness.study.record import OK
+
+
+def _say(line: str) -> None:
+    print(f"dydx: {line}", flush=True)
+
+
+class SweepCallback(Callback):
+    """Writes the manifest before a multirun and the summary and report after it.
+
+    Stateless on purpose: Hydra pickles callbacks into joblib and submitit workers.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        jobs = expand_jobs(config)
+        total = len(jobs) if jobs is not None else None
+        info = launcher_info(config.hydra, total, available_cpus())
+        finished = finished_index(sweep_dir)
+        manifest = {
+            "command": shlex.join(["python", *sys.argv]),
+            "total": total,
+            "jobs": jobs,
+            "varying": varying_keys(jobs) if jobs else [],
+            "launcher": asdict(info) | {"parallel": info.parallel},
+            "finished": finished,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        write_manifest(sweep_dir, manifest)
+        _say(start_message(sweep_dir, total, info, jobs, finished, output_in_logs(config)))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        manifest = read_manifest(sweep_dir) or {}
+        try:
+            outcome = write_sweep_report(sweep_dir)
+        except Exception:
+            _say(f"building the report failed; rebuild it with: python -m harness.report {sweep_dir}")
+            raise
+        for line in end_messages(sweep_dir, manifest, outcome.records, outcome.paths,
+                                 echo_jobs=output_in_logs(config)):
+            _say(line)
+
+
+def output_in_logs(config: DictConfig) -> bool:
+    """submitit runs each job in its own process whose output goes to log files."""
+    return str(config.hydra.launcher.get("_target_", "")).startswith(
+        "hydra_plugins.hydra_submitit_launcher")
+
+
+def start_message(sweep_dir: Path, total: Optional[int], info: LauncherInfo,
+                  jobs: Optional[list[list[str]]], finished: dict,
+                  logs_elsewhere: bool = False) -> str:
+    workers = f"{info.n_workers} at a time" if info.n_workers else "concurrency unknown"
+    line = f"sweep of {total if total is not None else 'an unknown number of'} jobs into " \
+           f"{sweep_dir} (launcher {info.name}, {workers})"
+    if jobs and finished:
+        done = sum(job_key(job) in finished for job in jobs)
+        if done:
+            line += f"; {done} already finished there and will be skipped"
+    if info.parallel and info.local:
+        line += "; timings taken in parallel are contended (marked in the report)"
+    if not any(arg.startswith("hydra.sweep.dir=") for arg in sys.argv):
+        line += f"\ndydx: if it is interrupted, rerun the same command with " \
+                f"hydra.sweep.dir={sweep_dir} to finish it"
+    if logs_elsewhere:
+        line += f"\ndydx: each job's output goes to {sweep_dir}/.submitit/<job id>/*_log.out; " \
+                f"the lines are repeated here when the sweep ends"
+    return line
+
+
+def end_messages(sweep_dir: Path, manifest: dict, records: pd.DataFrame, paths: dict,
+                 echo_jobs: bool = False) -> list[str]:
+    """The closing lines: what finished, what failed, where the report is."""
+    lines = []
+    if echo_jobs and not records.empty:  # job output went to submitit's log files
+        lines += [f"[{int(r.get('job_num', -1)) + 1}] {summary_line(r.to_dict())}"
+                  for _, r in records.iterrows()]
+    jobs = manifest.get("jobs") or []
+    if jobs:
+        missing = missing_jobs(records, jobs)
+        text = f"{len(jobs) - len(missing)}/{len(jobs)} jobs have a record"
+        if missing:
+            text += f"; {len(missing)} have none (interrupted or conflicting): rerun the same " \
+                    f"command with hydra.sweep.dir={sweep_dir} to complete it"
+        lines.append(text)
+    if not records.empty:
+        failed = records[records["status"] != OK]
+        counts = failed["status"].value_counts()
+        lines.append(f"{len(records)} records: {len(records) - len(failed)} ok"
+                     + (", " + ", ".join(f"{n} {s}" for s, n in counts.items()) if len(failed) else ""))
+    for name in ("summary.csv", "report.md", "report.html"):
+        if name in paths:
+            lines.append(f"{name}: {paths[name]}")
+    return lines

@@ -1,0 +1,67 @@
+"""Numbers and one-line summaries for people: the format every page and console line shares."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def fmt(value, digits: int = 3) -> str:
+    """Numbers for people: 3 significant digits, '—' for missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}g}"
+    return str(value)
+
+
+def fmt_ratio(value) -> str:
+    """Ratios for people: '1,580×' rather than '1.58e+03×'; exponents only past a million."""
+    if is_missing(value):
+        return "—"
+    if value == math.inf:
+        return "∞"
+    if 100 <= value < 1e6:
+        return f"{float(f'{value:.3g}'):,.0f}×"  # 3 significant digits, then thousands marks
+    return f"{value:.3g}×"
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
+def summary_line(record: dict) -> str:
+    """One human line: what ran, the error and the throughput (or why there are none)."""
+    return (f"{record['fn']} | {record['method']} | {record['dtype']} | {record['device']} | "
+            f"n={record['n']}: {headline(record)}")
+
+
+def headline(record: dict) -> str:
+    """The numbers of a run in one line: error, ULPs, pass rate, throughput."""
+    if record.get("status", "ok") != "ok":
+        return failure_line(record)
+    accuracy = (f"max |err| {fmt(record['max_abs_err'])}, median {fmt(record['median_ulp'])} ULP, "
+                f"max {fmt(record['max_ulp'])} ULP, pass {fmt(100 * record['pass_rate'], 4)}%")
+    if record.get("n_nonfinite"):
+        # The error statistics leave these out: say so, or a dead step looks perfect.
+        accuracy += f", {record['n_nonfinite']} of {record.get('n_checked')} points non-finite"
+    speed = ""
+    if not is_missing(record.get("time_median_s")):
+        speed = (f"; {fmt(record['points_per_s'])} points/s, "
+                 f"{fmt(record['cost_vs_forward'])}x the forward pass")
+    return f"{accuracy}{speed}"
+
+
+def failure_line(record: dict) -> str:
+    return f"status {record.get('status')}: {record.get('status_reason', '')}"
+
+
+def index_cells(key) -> tuple[str, ...]:
+    key = key if isinstance(key, tuple) else (key,)
+    return tuple(fmt(k) for k in key)
+
+
+def row_text(key) -> str:
+    """A pivot row for prose: the function as code (it may be an expression), then the rest."""
+    cells = index_cells(key)
+    return " ".join((f"`{cells[0]}`",) + cells[1:])

@@ -1,0 +1,249 @@
+"""DataFrame -> matplotlib Figure. Plot functions never save: the report layer writes files."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from harness.dtypes import DTYPES
+
+
+
+def _title(record: dict) -> str:
+    step = f", {record['scheme']} h={record['h']:.3g}" if record.get("scheme") else ""
+    return f"{record['fn']} — {record['method']}{step} — {record['dtype']} on {record['device']}"
+
+
+def derivative_figure(points: pd.DataFrame, record: dict) -> Figure:
+    """The tutorial's picture: f, the computed f' and the reference f' over x."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(points["x"], points["f"], color="0.35", lw=1.5, label="f(x)")
+    ax.plot(points["x"], points["df_ref"], color="tab:blue", lw=3, alpha=0.45,
+            label=f"f'(x) reference ({record['reference']})")
+    ax.plot(points["x"], points["df"], color="tab:orange", lw=1, ls="--",
+            label=f"f'(x) by {record['method']}")
+    excluded = points[points["excluded"] != ""]
+    if len(excluded):
+        ax.plot(excluded["x"], excluded["df"], "x", color="tab:red", ms=6,
+                label=f"excluded ({len(excluded)})")
+    ax.set_xlabel("x")
+    ax.set_title(_title(record))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def error_figure(points: pd.DataFrame, record: dict) -> Figure:
+    """|error| against x on a log scale, with the dtype's epsilon (and eps*|f'|) marked."""
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    used = points[points["excluded"] == ""]
+    err = used["abs_err"].to_numpy()
+    # Exact zeros cannot sit on a log axis: draw them at the bottom, said in the legend.
+    floor = np.nanmin(err[err > 0]) / 10 if np.any(err > 0) else 1e-20
+    shown = np.where(err > 0, err, floor)
+    n_zero = int(np.sum(err == 0))
+    ax.semilogy(used["x"], shown, ".", ms=2, color="tab:orange",
+                label=f"|error| ({n_zero} exact, drawn at the bottom)" if n_zero else "|error|")
+    eps = torch.finfo(DTYPES[record["dtype"]]).eps
+    ax.axhline(eps, color="tab:green", ls="--", lw=1, label=f"eps({record['dtype']}) = {eps:.2e}")
+    ax.semilogy(used["x"], np.maximum(eps * np.abs(used["df_ref"]), floor), color="tab:green",
+                lw=0.8, alpha=0.6, label="eps·|f'(x)| (one rounding of the result)")
+    ax.set_xlabel("x")
+    ax.set_ylabel("|f'(x) - reference|")
+    ax.set_title(_title(record))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+# --- sweep figures ------------------------------------------------------------------------
+
+SCHEME_COLORS = {"central": "tab:blue", "forward": "tab:orange", "backward": "tab:green"}
+# Forward and backward errors often coincide (a symmetric grid, an odd or even f): distinct
+# markers keep both visible where their lines overlap.
+SCHEME_MARKERS = {"central": "o", "forward": "s", "backward": "^"}
+
+
+def _panels(n: int, width: float = 5.6, height: float = 4.2) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width * n, height), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def stepsize_figure(rows: pd.DataFrame, models: dict, best: pd.DataFrame, autograd: dict,
+                    title: str) -> Figure:
+    """The classic V: max |error| against h on log-log axes, one panel per dtype.
+
+    rows: finite-difference records (dtype, scheme, h, max_abs_err, n_nonfinite) of one
+    function; models: {(dtype, scheme): model with .error(h), .h_opt, .err_opt, .p} or None;
+    best: the step-size table rows (dtype, scheme, h_best, err_best); autograd: {dtype: its
+    max |error|} when the sweep has autograd rows. Steps where some x + h rounded back to x
+    (non-finite quotients) are drawn hollow, never chosen as the measured best, and left
+    out of the axis limits (their max |error| covers only the few points that survived).
+    """
+    dtypes = list(dict.fromkeys(rows["dtype"]))
+    fig, axes = _panels(len(dtypes), height=4.6)
+    schemes = [s for s in SCHEME_COLORS if s in set(rows["scheme"])]
+    for ax, dtype in zip(axes, dtypes):
+        _stepsize_panel(ax, rows[rows["dtype"] == dtype], dtype, schemes, models,
+                        best[best["dtype"] == dtype], autograd.get(dtype))
+    fig.legend(handles=_stepsize_legend(schemes, bool(autograd)), loc="outside lower center",
+               ncol=4, fontsize="small", frameon=False)
+    fig.suptitle(title)
+    return fig
+
+
+def _stepsize_legend(schemes: list[str], with_autograd: bool) -> list:
+    from matplotlib.lines import Line2D
+
+    gray = "0.35"
+    handles = [Line2D([], [], color=SCHEME_COLORS[s], marker=SCHEME_MARKERS[s], ms=4,
+                      mfc="none" if s == "forward" else SCHEME_COLORS[s], label=f"{s}: measured")
+               for s in schemes]
+    handles += [
+        Line2D([], [], color=gray, ls="--", label="model C·h^p + eps·|f|/h (scheme's color)"),
+        Line2D([], [], color=gray, ls="", marker="*", ms=12, mec="black", label="measured best h"),
+        Line2D([], [], color=gray, ls="", marker="D", ms=7, mfc="white", label="predicted optimum h*"),
+        Line2D([], [], color=gray, ls="", marker="o", ms=5, mfc="none",
+               label="some x + h rounded to x (non-finite points)"),
+    ]
+    if with_autograd:
+        handles.append(Line2D([], [], color=gray, ls=":", lw=1.2, label="autograd max |error|"))
+    return handles
+
+
+def _stepsize_panel(ax, rows: pd.DataFrame, dtype: str, schemes: list[str], models: dict,
+                    best: pd.DataFrame, autograd_err) -> None:
+    h_all = rows["h"].to_numpy(dtype=float)
+    h_line = np.logspace(np.log10(h_all.min()) - 0.3, np.log10(h_all.max()) + 0.3, 200)
+    shown = []  # values that set the y-limits: clean measurements and optima
+    for scheme in schemes:
+        group = rows[rows["scheme"] == scheme].sort_values("h")
+        color = SCHEME_COLORS[scheme]
+        clean = group[group["n_nonfinite"] == 0]
+        dirty = group[group["n_nonfinite"] > 0]
+        marker = SCHEME_MARKERS.get(scheme, "o")
+        ax.loglog(clean["h"], clean["max_abs_err"], "-", marker=marker, color=color, ms=4, lw=1,
+                  mfc="none" if scheme == "forward" else color)
+        ax.loglog(dirty["h"], dirty["max_abs_err"], marker, ms=5, mfc="none", color=color)
+        shown += list(clean["max_abs_err"])
+        model = models.get((dtype, scheme))
+        if model is not None:
+            ax.loglog(h_line, model.error(h_line), "--", color=color, lw=1, alpha=0.8)
+            if np.isfinite(model.h_opt):
+                ax.loglog([model.h_opt], [model.err_opt], "D", ms=7, mfc="white", color=color)
+                shown.append(model.err_opt)
+        chosen = best[best["scheme"] == scheme]
+        if len(chosen) and np.isfinite(chosen["h_best"].iloc[0]):
+            ax.loglog(chosen["h_best"], chosen["err_best"], "*", ms=13, color=color, mec="black")
+    if autograd_err is not None and np.isfinite(autograd_err) and autograd_err > 0:
+        ax.axhline(autograd_err, color="0.3", lw=1.2, ls=":")
+        shown.append(autograd_err)
+    shown = np.asarray(shown, dtype=float)
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    if shown.size:
+        ax.set_ylim(shown.min() / 10, shown.max() * 10)
+    ax.set_xlabel("step h")
+    ax.set_ylabel("max |f'(x) - reference| over the grid")
+    ax.set_title(dtype)
+    ax.grid(alpha=0.3, which="both")
+
+
+def pareto_front(speed: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Indices of points no other point beats on both speed (higher) and error (lower)."""
+    order = np.argsort(-speed, kind="stable")
+    front, best = [], np.inf
+    for i in order:
+        if error[i] < best:
+            front.append(i)
+            best = error[i]
+    return np.array(front, dtype=int)
+
+
+def _clusters(u: np.ndarray, v: np.ndarray, radius: float = 0.2) -> list[list[int]]:
+    """Greedy groups of points within `radius` (in decades) of a group's first point, so
+    methods that land on the same spot share one stacked label instead of overprinting."""
+    groups: list[list[int]] = []
+    for i in range(len(u)):
+        for group in groups:
+            j = group[0]
+            if abs(u[i] - u[j]) <= radius and abs(v[i] - v[j]) <= radius:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def frontier_figure(points: pd.DataFrame) -> Figure:
+    """Accuracy against throughput, one point per method variant, one panel per dtype.
+
+    points: dtype, variant, points_per_s, norm_rel_err (medians over the sweep's functions),
+    parallel. The Pareto front (nothing both faster and more accurate) is joined by a line.
+    """
+    dtypes = list(dict.fromkeys(points["dtype"]))
+    fig, axes = _panels(len(dtypes), width=6.2, height=4.6)
+    for ax, dtype in zip(axes, dtypes):
+        sub = points[points["dtype"] == dtype].reset_index(drop=True)
+        eps = torch.finfo(DTYPES[dtype]).eps if dtype in DTYPES else 1e-16
+        # Exact results (error 0) cannot sit on a log axis: draw them at eps/100.
+        err = np.maximum(sub["norm_rel_err"].to_numpy(dtype=float), eps / 100)
+        speed = sub["points_per_s"].to_numpy(dtype=float)
+        hollow = sub["parallel"].fillna(False).astype(bool).to_numpy() \
+            if "parallel" in sub.columns else np.zeros(len(sub), dtype=bool)
+        ax.loglog(speed[~hollow], err[~hollow], "o", color="tab:blue", label="timed serially")
+        if hollow.any():
+            ax.loglog(speed[hollow], err[hollow], "o", mfc="none", color="tab:red",
+                      label="timed in parallel (contended)")
+        front = pareto_front(speed, err)
+        ax.loglog(speed[front], err[front], "-", color="tab:blue", alpha=0.4, lw=1,
+                  label="Pareto front")
+        for members in _clusters(np.log10(speed), np.log10(err)):
+            i = members[0]
+            ax.annotate("\n".join(sub["variant"].iloc[j] for j in members), (speed[i], err[i]),
+                        fontsize="x-small", xytext=(4, 3), textcoords="offset points",
+                        va="bottom")
+        ax.axhline(eps, color="tab:green", ls="--", lw=0.8, label=f"eps({dtype})")
+        ax.set_xlabel("points / s (median over functions)")
+        ax.set_ylabel("max |error| / max |f'| (median over functions)")
+        ax.set_title(dtype)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="x-small", loc="best")
+    fig.suptitle("Accuracy against throughput: lower right is better")
+    return fig
+
+
+def scaling_figure(rows: pd.DataFrame, title: str) -> Figure:
+    """Throughput and cost relative to the forward pass against grid size, log axes.
+
+    rows: variant, dtype, n, points_per_s, cost_vs_forward, parallel. One line per
+    variant (line style per dtype); hollow markers are timings taken in parallel.
+    """
+    fig, (left, right) = _panels(2, width=6.0, height=4.4)
+    styles = ["-", "--", ":", "-."]
+    dtypes = list(dict.fromkeys(rows["dtype"]))
+    colors = {v: f"C{i % 10}" for i, v in enumerate(dict.fromkeys(rows["variant"]))}
+    for (variant, dtype), group in rows.groupby(["variant", "dtype"], sort=False):
+        group = group.sort_values("n")
+        style = styles[dtypes.index(dtype) % len(styles)]
+        label = variant if len(dtypes) == 1 else f"{variant} ({dtype})"
+        parallel = group["parallel"].fillna(False).astype(bool).to_numpy() \
+            if "parallel" in group.columns else np.zeros(len(group), dtype=bool)
+        for ax, column in ((left, "points_per_s"), (right, "cost_vs_forward")):
+            ax.loglog(group["n"], group[column], style, color=colors[variant], lw=1.2,
+                      label=label if ax is left else None)
+            ax.loglog(group["n"][~parallel], group[column][~parallel], "o", ms=4,
+                      color=colors[variant])
+            ax.loglog(group["n"][parallel], group[column][parallel], "o", ms=5, mfc="none",
+                      color=colors[variant])
+    left.set_ylabel("points / s")
+    right.set_ylabel("time / time of the forward pass f(x)")
+    for ax in (left, right):
+        ax.set_xlabel("grid size n")
+        ax.grid(alpha=0.3, which="both")
+    left.legend(fontsize="x-small", loc="best")
+    fig.suptitle(title)
+    return fig

@@ -1,0 +1,174 @@
+"""One run's page: report.md (what ran, accuracy, triage, timing, plots) and its figures."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from harness.atomic import atomic_write, atomic_write_text
+from harness.report.format import is_missing, fmt
+from harness.report.network_plots import vjp_error_figure, vjp_figure
+from harness.report.plots import derivative_figure, error_figure
+from harness.results import load_points, load_record, write_record, write_run_data
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    lines = ["| quantity | value |", "|---|---|"]
+    # A "|" inside a cell would end the cell in markdown.
+    lines += [f"| {name.replace('|', '&#124;')} | {fmt(value)} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def run_markdown(record: dict) -> str:
+    """report.md for one run: what ran, the metrics, the timing, the two plots."""
+    r = record
+    if r.get("status", "ok") != "ok":
+        return failed_markdown(r)
+    step = f" ({r['scheme']}, h = {fmt(r['h'])}, {r['h_mode']})" if r.get("scheme") else ""
+    ran = [
+        f"# {r['fn']} by {r['method']}{step}",
+        "",
+        f"- function: `{r['fn']}` ({r['fn_source']}); dtype {r['dtype']}; device {r['device']} "
+        f"({r['device_name']}); {r['num_threads'] if 'num_threads' in r else '—'} threads",
+        _where(r) + "; error checked on "
+        f"{r['n_checked']} points against the **{r['reference']}** reference"
+        + (f" ({r['reference_dps']} digits)" if r["reference"] == "mpmath" else ""),
+        f"- excluded from the statistics: {r['n_excluded']} points (domain {r['n_excluded_domain']}, "
+        f"kink {r['n_excluded_kink']}, stencil across a kink {r['n_excluded_stencil']}); "
+        f"non-finite results: {r['n_nonfinite']}",
+        f"- torch {r['torch_version']}, commit {r['git_sha']}, host {r['host']}, {r['timestamp']}",
+    ]
+    if r.get("launcher") and r.get("parallel"):
+        ran.append(f"- launched by {r['launcher']} with {r['n_workers'] or 'several'} jobs at "
+                   f"once: timings are contended")
+    if r.get("notes"):
+        ran.append(f"- note: {r['notes']}")
+    accuracy = _table([
+        ("max abs error", r["max_abs_err"]), ("mean abs error", r["mean_abs_err"]),
+        ("rms error", r["rms_err"]), ("max rel error", r["max_rel_err"]),
+        ("norm rel error (max|err| / max|ref|)", r["norm_rel_err"]),
+        ("median ULP", r["median_ulp"]), ("max ULP", r["max_ulp"]),
+        (f"pass rate (|err| <= {fmt(r['atol'])} + {fmt(r['rtol'])}·|ref|)", r["pass_rate"]),
+    ])
+    parts = ["\n".join(ran), "## Accuracy", accuracy]
+    if consistency_rows(r):
+        parts += ["## Consistency (network)", _table(consistency_rows(r))]
+    if not is_missing(r.get("err_estimate_median", math.nan)):
+        parts += ["## The method's own error estimate", _table([
+            ("median estimate", r["err_estimate_median"]), ("max estimate", r["err_estimate_max"]),
+            ("share of points whose true error is within the estimate", r["estimate_coverage"]),
+            ("median estimate / true error", r["estimate_ratio_median"])])]
+    if any(key.startswith("triage_") for key in r):
+        parts += ["## Failure triage", _triage_text(r)]
+    if r.get("n_timed"):
+        parts += ["## Timing", _timing_table(r)]
+    parts += ["## Plots", "![f and f'](derivative.png)", "![error](error.png)"]
+    return "\n\n".join(parts) + "\n"
+
+
+TRIAGE_MEANING = {
+    "kink": "the point or its stencil touches a kink or pole",
+    "domain_edge": "outside the domain or on its edge",
+    "cancellation": "f' is much smaller than the terms it is computed from",
+    "roundoff": "explained by rounding (eps·|f|/h for a stencil, or rounding the terms)",
+    "truncation": "explained by the stencil's leading Taylor term c·h^p·|f^(n+p)|",
+    "mismatch": "none of the above: a likely bug (e.g. a wrong backward)",
+}
+
+
+def _triage_text(r: dict) -> str:
+    """Counts per class, with what each class means; mismatches called out first."""
+    rows = [(f"{name}: {meaning}", r.get(f"triage_{name}", 0))
+            for name, meaning in TRIAGE_MEANING.items()]
+    text = ("Points whose error exceeds 4 ULP, by cause (see the `triage` column of "
+            "points.csv):\n\n" + _table(rows))
+    if r.get("triage_mismatch"):
+        text = (f"**{r['triage_mismatch']} points disagree with the reference for no known "
+                f"numerical reason: check the derivative's implementation.**\n\n" + text)
+    return text
+
+
+def failed_markdown(r: dict) -> str:
+    """report.md for a run with no numbers: what was asked and why it failed."""
+    lines = [
+        f"# {r.get('fn')} by {r.get('method')}: {r.get('status')}",
+        "",
+        f"- status: **{r.get('status')}**: {r.get('status_reason', '')}",
+        f"- dtype {r.get('dtype')}; device {r.get('device')}; n = {fmt(r.get('n'))}",
+    ]
+    if r.get("overrides"):
+        lines.append(f"- overrides: `{r['overrides']}`")
+    lines.append(f"- torch {r.get('torch_version')}, commit {r.get('git_sha')}, "
+                 f"host {r.get('host')}, {r.get('timestamp')}")
+    return "\n".join(lines) + "\n"
+
+
+def _where(r: dict) -> str:
+    span = f"[{fmt(r['x_min'], 6)}, {fmt(r['x_max'], 6)}]"
+    if r.get("fn_source") == "network":
+        return f"- network input {r.get('input_shape')}: {r['n']} elements with values in {span}"
+    return f"- grid: {r['n']} points in {span}"
+
+
+def _timing_table(r: dict) -> str:
+    table = _table([
+        ("points timed", r["n_timed"]), ("median time per call (s)", r["time_median_s"]),
+        ("IQR (s)", r["time_iqr_s"]), ("min (s)", r["time_min_s"]),
+        ("first call, warm-up (s)", r["time_first_call_s"]), ("repeats", r["n_repeats"]),
+        ("points / s", r["points_per_s"]), ("ns / point", r["ns_per_point"]),
+        ("forward pass f(x), median (s)", r["forward_median_s"]),
+        ("cost vs forward", r["cost_vs_forward"]),
+    ])
+    if r.get("time_noisy"):
+        table += "\n\n**Noisy timing:** IQR/median > 0.1; rerun on a quieter machine before relying on it."
+    return table
+
+
+def consistency_rows(record: dict) -> list[tuple[str, object]]:
+    """(quantity, value) rows for one network run's report."""
+    if record.get("fn_source") != "network" or record.get("status") != "ok":
+        return []
+    return [
+        ("v (cotangent)", record["v_kind"]),
+        ("train mode (dropout active, fixed seed)", record["train_mode"]),
+        ("out.backward(v) == autograd.grad(out, x, v), bitwise",
+         record["bitwise_backward_vs_autograd"]),
+        ("max |backward - autograd.grad|", record["max_abs_diff_backward_vs_autograd"]),
+        ("forward mode v·(Ju) vs reverse (vᵀJ)·u, relative", record["forward_mode_rel_diff"]),
+        ("gradient penalty dP/dx, double backward vs finite difference (float64), relative",
+         record["gp_rel_err"]),
+        ("reference", record["reference"]),
+    ]
+
+
+def save_figure(fig, path: Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
+
+
+def write_run_views(run_dir: Path, record: dict, points: pd.DataFrame) -> None:
+    """The derived files of a run: plots (when it has points) and report.md."""
+    run_dir = Path(run_dir)
+    if record.get("status", "ok") == "ok" and not points.empty:
+        network = record.get("fn_source") == "network"
+        values, errors = (vjp_figure, vjp_error_figure) if network else \
+            (derivative_figure, error_figure)
+        save_figure(values(points, record), run_dir / "derivative.png")
+        save_figure(errors(points, record), run_dir / "error.png")
+    atomic_write_text(run_dir / "report.md", run_markdown(record))
+
+
+def write_run(run_dir: Path, record: dict, points: pd.DataFrame, config_yaml: str = "") -> None:
+    """Store one run: config and points, then its plots and page, then the record last,
+    so a killed run is never taken as complete. A failed job stores no points."""
+    write_run_data(run_dir, points, config_yaml)
+    write_run_views(run_dir, record, points)
+    write_record(run_dir, record)
+
+
+def rebuild_run(run_dir: Path) -> list[Path]:
+    """A run folder's plots and report.md again, from its stored record and points."""
+    run_dir = Path(run_dir)
+    write_run_views(run_dir, load_record(run_dir), load_points(run_dir))
+    return [p for p in (run_dir / "report.md", run_dir / "derivative.png", run_dir / "error.png")
+            if p.exists()]

@@ -1,0 +1,290 @@
+"""The sweep report: summary.csv/.parquet, tables/*.csv, plots/*.png, report.md and a
+self-contained report.html, from every finished record under a folder."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analysis import stepsize as s
+from harness.analysis import tables as t
+from harness.analysis.networks import consistency_table
+from harness.atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from harness.report.blocks import (Block, Bullets, Fold, Heading, Image, Table, Text, _flat,
+                                   _walk, frame_block, png_bytes, render_html, render_markdown)
+from harness.report.format import fmt, fmt_ratio, index_cells, is_missing, summary_line
+from harness.report.plots import frontier_figure, scaling_figure, stepsize_figure
+from harness.report.words import findings, stepsize_words
+from harness.results import RECORDS, load_records, read_manifest, write_table
+from harness.study.record import OK
+
+# Runs whose own plots the sweep report embeds; above this it links to their folders.
+EMBED_RUNS = 24
+SUMMARY = "summary"
+# A pivot with more variants than this (and than rows) is shown transposed: one row per
+# variant, so a step-size sweep's 45 variants read down the page instead of across it.
+MAX_COLUMNS = 8
+
+
+def matrix_block(table: pd.DataFrame, cell, note: str) -> Table:
+    """A pivot as a text table; cell(row, variant) -> str. Transposed when too wide."""
+    variants = list(dict.fromkeys(table.columns.get_level_values("variant")))
+    keys = list(table.index)
+    names = tuple(str(n) for n in table.index.names)
+    if len(variants) > MAX_COLUMNS and len(variants) > len(keys):
+        header = ("method",) + tuple(" ".join(index_cells(k)) for k in keys)
+        rows = tuple((v,) + tuple(cell(table.loc[k], v) for k in keys) for v in variants)
+        return Table(header, rows, note)
+    rows = tuple(index_cells(k) + tuple(cell(table.loc[k], v) for v in variants) for k in keys)
+    return Table(names + tuple(variants), rows, note)
+
+
+def accuracy_block(table: pd.DataFrame) -> Table:
+    def cell(row, v) -> str:
+        err, ulp, bad = row.get((v, "max_abs_err")), row.get((v, "median_ulp")), \
+            row.get((v, "n_nonfinite"))
+        if is_missing(err):
+            return "—"
+        text = f"{fmt(err)} · {fmt(ulp)} ULP"
+        return text + (f" · {int(bad)} non-finite" if not is_missing(bad) and bad > 0 else "")
+
+    return matrix_block(table, cell,
+                        "Cells: max |error| over the checked points · median error in ULPs of "
+                        "the dtype (· points where the method returned nan/inf, left out of "
+                        "both). — : not in this sweep (or failed).")
+
+
+def throughput_block(table: pd.DataFrame, parallel: pd.DataFrame) -> Table:
+    def cell(row, v) -> str:
+        pps, cost = row.get((v, "points_per_s")), row.get((v, "cost_vs_forward"))
+        if is_missing(pps):
+            return "—"
+        mark = " †" if not parallel.empty and bool(parallel.get(v, {}).get(row.name, False)) else ""
+        return f"{fmt(pps)} pt/s · {fmt(cost)}×{mark}"
+
+    note = "Cells: points per second · time relative to the forward pass f(x) on the same x."
+    if not parallel.empty and parallel.any().any():
+        note += " † timed while other jobs of the sweep ran on the same machine: contended."
+    return matrix_block(table, cell, note)
+
+
+def ratio_block(table: pd.DataFrame) -> Table:
+    def cell(row, v) -> str:
+        return fmt_ratio(row.get((v, "ratio")))
+
+    framed = table.copy()
+    framed.columns = pd.MultiIndex.from_tuples([(v, "ratio") for v in table.columns],
+                                               names=["variant", "metric"])
+    return matrix_block(framed, cell,
+                        "Each variant's max |error| divided by the smallest in its row: 1× is "
+                        "the best available here; ∞: non-finite results at some points, or "
+                        "inexact where another variant is exact.")
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    records: pd.DataFrame
+    paths: dict
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_")[:60] or "fn"
+
+
+def _figure_image(fig, name: str, caption: str) -> Image:
+    return Image(f"plots/{name}.png", png_bytes(fig), caption)
+
+
+def stepsize_section(records: pd.DataFrame, folder: Path) -> tuple[list[Block], pd.DataFrame]:
+    table, models = s.stepsize_table(records, folder)
+    if table.empty:
+        return [], table
+    rows = s.stepsize_rows(records)
+    keys = s.stepsize_keys(rows)
+    group_keys = [k for k in keys if k not in ("dtype", "scheme")]
+    blocks: list[Block] = [
+        Heading("Error against step size"),
+        Text("Each panel is the classic V: truncation error C·h^p falls with h (p = 1 forward "
+             "and backward, 2 central), round-off eps·|f|/h grows as h shrinks. Dashed: the "
+             "model with C = max|f''|/2 (one-sided) or max|f'''|/6 (central) and |f| = max|f| "
+             "over the grid, from the function's own derivatives (sympy). Stars: the measured "
+             "best h; diamonds: the model's optimum h* = (eps·|f| / (p·C))^(1/(p+1))."),
+        frame_block(table[[c for c in table.columns if c not in ("F",)]],
+                    "h_best/err_best: the measured optimum over the swept h (steps with any "
+                    "non-finite quotient excluded); h_model/err_model: the model's; h_ratio = "
+                    "h_best / h_model."),
+        Bullets(tuple(stepsize_words(table))),
+    ]
+    for i, (key, group) in enumerate(rows.groupby(group_keys, sort=False)):
+        key = key if isinstance(key, tuple) else (key,)
+        fn = group["fn"].iloc[0]
+        group_models = {(k[keys.index("dtype")], k[keys.index("scheme")]): m
+                        for k, m in models.items()
+                        if all(k[keys.index(g)] == v for g, v in zip(group_keys, key))}
+        best = table.merge(pd.DataFrame([dict(zip(group_keys, key))]), on=group_keys)
+        title = "error against h: " + ", ".join(f"{k} = {v}" for k, v in zip(group_keys, key))
+        fig = stepsize_figure(group, group_models, best, t.autograd_errors(records, fn), title)
+        blocks.append(_figure_image(fig, f"stepsize_{i}_{_slug(fn)}", title))
+    return blocks, table
+
+
+def accuracy_section(records: pd.DataFrame, folder: Path) -> tuple[list[Block], dict]:
+    accuracy = t.accuracy_table(records)
+    if accuracy.empty:
+        return [], {}
+    ratios = t.error_vs_best(records)
+    blocks: list[Block] = [Heading("Accuracy"), accuracy_block(accuracy),
+                           Heading("Error relative to the best available", 3), ratio_block(ratios)]
+    return blocks, {"accuracy": accuracy, "error_vs_best": ratios}
+
+
+def throughput_section(records: pd.DataFrame) -> tuple[list[Block], dict]:
+    throughput = t.throughput_table(records)
+    if throughput.empty:
+        return [], {}
+    rows = t.timed(records)
+    parallel = (t.pivot(rows.assign(parallel=rows["parallel"].fillna(False).astype(float)),
+                            ["parallel"]).xs("parallel", axis=1, level="metric").fillna(0) > 0
+                if "parallel" in rows.columns else pd.DataFrame())
+    blocks: list[Block] = [Heading("Throughput"), throughput_block(throughput, parallel)]
+    tables = {"throughput": throughput}
+    slow = t.per_point_slowdown(records)
+    if not slow.empty:
+        blocks += [Heading("Per-point loop against vectorized autograd", 3),
+                   frame_block(slow, "slowdown = autograd points/s ÷ per-point points/s.")]
+        tables["per_point_vs_autograd"] = slow
+    frontier = t.frontier_points(records)
+    if len(frontier):
+        blocks.append(_figure_image(frontier_figure(frontier), "frontier",
+                                    "Accuracy against throughput, one point per method"))
+    scaling = t.scaling_rows(records)
+    for i, (fn, group) in enumerate(scaling.groupby("fn", sort=False)):
+        blocks.append(_figure_image(scaling_figure(group, f"{fn}: throughput against grid size"),
+                                    f"scaling_{i}_{_slug(fn)}",
+                                    f"{fn}: points/s and cost relative to the forward pass "
+                                    f"against grid.n (hollow: timed in parallel)"))
+    return blocks, tables
+
+
+def failures_section(records: pd.DataFrame) -> list[Block]:
+    failed = records[records["status"] != OK]
+    if failed.empty:
+        return []
+    columns = [c for c in ("job_dir", "fn", "method", "dtype", "status", "status_reason")
+               if c in failed.columns]
+    return [Heading("Jobs without numbers"),
+            frame_block(failed[columns], "Recorded with their status and reason (invalid "
+                                         "config, unsupported combination, error, oom); they "
+                                         "contribute no numbers to the tables above.")]
+
+
+def runs_section(records: pd.DataFrame, folder: Path, embed: int) -> list[Block]:
+    """Per-configuration plots: embedded for small sweeps, linked for large ones."""
+    folder = Path(folder)
+    ok = records[records["status"] == OK]
+    if ok.empty:
+        return []
+    labels = t.variant_labels(ok)
+    blocks: list[Block] = [Heading("Per configuration")]
+    if len(ok) > embed:
+        rows = tuple((str(r["job_dir"]), str(r["fn"]), labels[i], str(r["dtype"]),
+                      f"{r['job_dir']}/report.md")
+                     for i, r in ok.iterrows())
+        blocks.append(Table(("folder", "fn", "method", "dtype", "report"), rows,
+                            f"{len(ok)} runs: more than {embed}, so their plots (derivative.png, "
+                            f"error.png in each folder) are linked, not embedded; raise the limit "
+                            f"with python -m harness.report {folder} --embed-runs N"))
+        return blocks
+    for i, r in ok.iterrows():
+        images = tuple(Image(f"{r['job_dir']}/{name}", (folder / r["job_dir"] / name).read_bytes(),
+                             f"{r['fn']} by {labels[i]} in {r['dtype']}: {name}")
+                       for name in ("derivative.png", "error.png")
+                       if (folder / r["job_dir"] / name).exists())
+        blocks.append(Fold(f"{r['job_dir']}: {summary_line(r.to_dict())}", images))
+    return blocks
+
+
+def overview(records: pd.DataFrame, manifest: dict, folder: Path) -> list[Block]:
+    ok = int((records["status"] == OK).sum())
+    items = [f"{len(records)} records ({ok} ok, {len(records) - ok} failed) under `{folder}`"]
+    if manifest.get("command"):
+        items.append(f"command: `{manifest['command']}`")
+    for column, label in (("launcher", "launcher"), ("host", "hosts"), ("torch_version", "torch"),
+                          ("git_sha", "commit"), ("device_name", "devices")):
+        if column in records.columns:
+            values = sorted(set(records[column].dropna().astype(str)) - {""})
+            if values:
+                items.append(f"{label}: {', '.join(values)}")
+    return [Bullets(tuple(items))]
+
+
+def write_sweep_report(folder: Path, embed_runs: int = EMBED_RUNS) -> SweepOutcome:
+    """Gather every finished record under `folder`; write summary, tables, plots, reports."""
+    folder = Path(folder)
+    records = load_records(folder)
+    if records.empty:
+        raise FileNotFoundError(f"no finished runs under {folder} (a run is finished when its "
+                                f"folder holds {RECORDS}.parquet)")
+    manifest = read_manifest(folder) or {}
+    write_table(records, folder, SUMMARY)
+    accuracy_blocks, tables = accuracy_section(records, folder)
+    step_blocks, step_table = stepsize_section(records, folder)
+    speed_blocks, speed_tables = throughput_section(records)
+    tables.update(speed_tables)
+    if not step_table.empty:
+        tables["stepsize"] = step_table
+    extra_blocks = network_section(records, tables) + triage_section(records, tables)
+    words = findings(records, folder, manifest, tables)
+    blocks = [Heading(f"dydx sweep report: {folder.name or folder}", 1),
+              *overview(records, manifest, folder),
+              Heading("What the data show"), Bullets(tuple(words) or ("no successful runs",)),
+              *accuracy_blocks, *step_blocks, *speed_blocks, *extra_blocks,
+              *failures_section(records),
+              *runs_section(records, folder, embed_runs),
+              Text(f"Rebuild this report from the stored rows: "
+                   f"`python -m harness.report {folder}`")]
+    paths = write_outputs(folder, blocks, tables)
+    paths["summary.csv"] = folder / f"{SUMMARY}.csv"
+    return SweepOutcome(records, paths)
+
+
+def network_section(records: pd.DataFrame, tables: dict) -> list[Block]:
+    """Networks: does out.backward(v) equal autograd.grad bitwise, how far are the checks."""
+    table = consistency_table(records)
+    if table.empty:
+        return []
+    tables["network_consistency"] = table
+    return [Heading("Networks: backward vs autograd.grad, forward mode, gradient penalty"),
+            frame_block(table, "one row per network x dtype x device x v x train mode")]
+
+
+def triage_section(records: pd.DataFrame, tables: dict) -> list[Block]:
+    table = t.triage_table(records)
+    if table.empty:
+        return []
+    tables["triage"] = table
+    return [Heading("Failure triage: why points miss by more than 4 ULP"),
+            frame_block(table, "kink / domain_edge: excluded points; cancellation, roundoff, "
+                               "truncation: explained by a numerical model; mismatch: "
+                               "unexplained, a likely bug")]
+
+
+def write_outputs(folder: Path, blocks: list[Block], tables: dict) -> dict:
+    """tables/*.csv, plots/*.png (stale ones removed), report.md, report.html."""
+    for name, table in tables.items():
+        frame = _flat(table) if isinstance(table.columns, pd.MultiIndex) or table.index.names[0] \
+            else table
+        atomic_write(folder / "tables" / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False))
+    images = [b for b in _walk(blocks) if isinstance(b, Image) and b.path.startswith("plots/")]
+    for image in images:
+        atomic_write_bytes(folder / image.path, image.png)
+    keep = {folder / image.path for image in images}
+    for stale in (folder / "plots").glob("*.png") if (folder / "plots").is_dir() else []:
+        if stale not in keep:
+            stale.unlink()
+    title = f"dydx sweep report: {folder.name}"
+    atomic_write_text(folder / "report.md", render_markdown(blocks))
+    atomic_write_text(folder / "report.html", render_html(blocks, title))
+    return {"report.md": folder / "report.md", "report.html": folder / "report.html"}

@@ -1,0 +1,151 @@
+"""The elementwise spec: f'(x) (or f''(x)) of a function of one variable on a grid.
+
+Vectorized methods run on the whole grid (that is what is being measured); per-point
+methods (the loop) run only on the checked points, which is equivalent point by point.
+The reference is evaluated at the exact dtype-rounded x that the method saw.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from harness.dtypes import facts
+from harness.methods.differences import stencil
+from harness.study import triage
+from harness.study.grid import check_indices, make_grid
+from harness.study.record import identity_columns
+from harness.study.reference import Reference, function_reference
+from harness.study.spec import Checked, Raw, Study
+
+# Per-point methods report progress every this many points.
+PROGRESS_CHUNK = 2000
+
+
+class ElementwiseSpec:
+    def __init__(self, study: Study) -> None:
+        self.study, self.function, self.method = study, study.subject, study.method
+        self.x_full = make_grid(study.grid, study.dtype, study.device)
+        self.index = check_indices(self.x_full.numel(), study.reference.max_points)
+        self.at = torch.as_tensor(self.index, device=study.device)
+        self.f = self.function.callable_for(study.dtype, study.device)
+        self.f_method = self.f
+        self.x_eval = self.x_full[self.at] if self.method.per_point else self.x_full
+
+    def identity(self, run_dir: Path) -> dict:
+        s = self.study
+        return identity_columns(
+            self.function.name, self.function.source, self.method.name,
+            self.method.describe(s.dtype, s.order, **s.params), s.order, facts(s.dtype).name,
+            s.device.type, self.x_full.numel(), s.seed, run_dir,
+            notes="; ".join(self.function.notes()))
+
+    def unsupported(self) -> Optional[str]:
+        s = self.study
+        return self.method.supports(self.function, s.dtype, s.device, s.order, **s.params)
+
+    def prepare(self) -> None:
+        self.f_method = self.method.prepare(self.f)
+
+    def _once(self, x: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        result = self.method.fn(self.f_method, x, n=self.study.order, **self.study.params)
+        return result if isinstance(result, tuple) else (result, None)
+
+    def call(self, log: Callable[[str], None]) -> Raw:
+        """The method at every point of x_eval (per-point methods in chunks, with progress)."""
+        x = self.x_eval
+        if not self.method.per_point or x.numel() <= PROGRESS_CHUNK:
+            return Raw(*self._once(x))
+        parts, start = [], time.perf_counter()
+        for lo in range(0, x.numel(), PROGRESS_CHUNK):
+            parts.append(self._once(x[lo:lo + PROGRESS_CHUNK])[0])
+            done = lo + parts[-1].numel()
+            log(f"  {self.method.name}: {done}/{x.numel()} points "
+                f"({time.perf_counter() - start:.1f} s)")
+        return Raw(torch.cat(parts))
+
+    def checked(self, raw: Raw) -> Checked:
+        values, estimate = raw.values, raw.estimate
+        if not self.method.per_point:
+            values = values[self.at]
+            estimate = None if estimate is None else estimate[self.at]
+        x = self.x_full[self.at]
+        with torch.no_grad():
+            fx = self.f(x)
+        return Checked(self.index, _numpy(x), _numpy(values),
+                       None if estimate is None else _numpy(estimate), f=_numpy(fx))
+
+    def reference(self, checked: Checked) -> Reference:
+        conf = self.study.reference
+        cache = Path(conf.cache_dir) if conf.cache_dir else None
+        return function_reference(self.function, checked.x, self.study.order, conf.dps, cache)
+
+    def exclusions(self, checked: Checked, ref: Reference) -> np.ndarray:
+        """Per point: '' (checked), 'domain', 'kink' or 'stencil' (a stencil across a kink)."""
+        x64, function = checked.x, self.function
+        domain = function.outside_domain(x64) | ~np.isfinite(ref.hi)
+        kink = function.singular_in(x64, x64) & ~domain
+        stencil = np.zeros_like(kink)
+        if self.method.reach is not None:
+            x = self.x_full[self.at]
+            lo, hi = (_numpy(t) for t in self.method.reach(x, n=self.study.order,
+                                                            **self.study.params))
+            stencil = function.singular_in(lo, hi) & ~domain & ~kink
+        reason = np.full(x64.shape, "", dtype=object)
+        for name, mask in (("domain", domain), ("kink", kink), ("stencil", stencil)):
+            reason[mask] = name
+        return reason
+
+    def timed(self):
+        s, x = self.study, self.x_eval
+
+        def forward():
+            with torch.no_grad():
+                return self.f(x)
+
+        return (lambda: self.method.fn(self.f_method, x, n=s.order, **s.params)), forward, x.numel()
+
+    def extra(self, checked: Checked, ref: Reference, points: pd.DataFrame) -> dict:
+        """The failure triage of every point (a `triage` column) and its counts."""
+        points["triage"] = triage_points(self.study, self.x_full[self.at], points,
+                                         checked.estimate, ref.uncertainty)
+        return triage.counts(points["triage"].to_numpy())
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().cpu().numpy()
+
+
+def higher_derivative(study: Study, x64: np.ndarray) -> Callable[[int], np.ndarray | None]:
+    """m -> |f^(m)(x)|: symbolic when f has a symbolic form, else a float64 central stencil
+    (accuracy 2, step eps^(1/(m+2))), which is plenty for an error *model*."""
+    expr = study.subject.symbolic()
+    if expr is not None:
+        return lambda m: triage.taylor_term(expr, x64, m)
+    f64 = study.subject.callable_for(torch.float64, "cpu")
+    x = torch.tensor(x64, dtype=torch.float64)
+    return lambda m: stencil(f64, x, n=m, accuracy=2).abs().numpy()
+
+
+def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
+                  estimate: np.ndarray | None, ref_uncertainty: np.ndarray | None) -> np.ndarray:
+    """Class of each point's error (see harness.study.triage)."""
+    x64, n, eps = points["x"].to_numpy(), study.order, facts(study.dtype).eps
+    df_ref = points["df_ref"].to_numpy()
+    roundoff = truncation = None
+    if study.method.model is not None:
+        step, offsets = study.method.model(x, n=n, **study.params)
+        step = _numpy(step)
+        f_abs = np.abs(points["f"].to_numpy()) + np.abs(df_ref) * np.abs(step) * max(offsets)
+        roundoff, truncation = triage.stencil_bounds(higher_derivative(study, x64), f_abs, n,
+                                                     eps, step, offsets)
+    terms = triage.term_size(study.subject.symbolic(), x64, n)
+    rounding_scale = None if terms is not None else triage.magnitude(
+        df_ref, points["f"].to_numpy(), x64)
+    return triage.classify(points["abs_err"].to_numpy(), points["ulp_err"].to_numpy(),
+                           points["excluded"].to_numpy(), df_ref, eps, terms, roundoff,
+                           truncation, estimate, ref_uncertainty, rounding_scale)

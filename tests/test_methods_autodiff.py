@@ -1,0 +1,53 @@
+"""harness.methods.autodiff: reverse and forward mode are exact to rounding, in any dtype."""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from harness.methods.autodiff import autograd, backward, forward_ad, loop, vmap_grad
+
+GRID64 = torch.linspace(-10, 10, 81, dtype=torch.float64)
+# Every mode of automatic differentiation the harness offers (compiled is autograd of a
+# torch.compile'd f: its own tests are in test_methods_in_studies.py).
+AD = pytest.mark.parametrize("method", [autograd, backward, loop, forward_ad, vmap_grad],
+                             ids=lambda fn: fn.__name__)
+
+
+def true_cos(xs: torch.Tensor) -> np.ndarray:
+    """cos at the exact float values of xs, correctly rounded to float64 (mpmath, 40 digits)."""
+    with mpmath.workdps(40):
+        return np.array([float(mpmath.cos(mpmath.mpf(v))) for v in xs.double().tolist()])
+
+
+@AD
+def test_ad_derivative_of_sin_is_cos_to_one_ulp_in_float64(method):
+    df = method(torch.sin, GRID64).numpy()
+    truth = true_cos(GRID64)
+    assert np.all(np.abs(df - truth) <= np.spacing(np.abs(truth)))
+
+
+@AD
+def test_every_mode_gives_autograds_values_bitwise(method):
+    f = lambda t: t**2 * torch.sin(t)  # noqa: E731
+    np.testing.assert_array_equal(method(f, GRID64).numpy(), autograd(f, GRID64).numpy())
+
+
+@AD
+def test_ad_of_a_function_independent_of_x_is_zero(method):
+    df = method(lambda t: torch.full_like(t, 3.0), GRID64[:5])
+    np.testing.assert_array_equal(df.numpy(), np.zeros(5))
+
+
+@AD
+def test_ad_keeps_the_dtype_and_leaves_the_input_untouched(method):
+    x = torch.linspace(-1, 1, 5, dtype=torch.float32)
+    before = x.clone()
+    df = method(torch.exp, x)
+    assert df.dtype == torch.float32 and df.shape == x.shape
+    assert not x.requires_grad and x.grad is None
+    assert torch.equal(x, before)
+    torch.testing.assert_close(df, torch.exp(x), rtol=0, atol=0)
+
+

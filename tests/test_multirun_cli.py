@@ -1,0 +1,122 @@
+"""Sweeps through a real `python run.py -m ...` subprocess: kill and resume, the joblib and
+submitit launchers, --help, `python -m harness.report`. Each subprocess pays ~5-10 s of
+Python start-up, so these are marked slow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.multirun.launchers import available_cpus
+from harness.results import MANIFEST, job_key
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+EIGHT_JOBS = ["fn=sin,tanh", "method=autograd,finite", "dtype=float32,float64", "grid.n=60",
+              "timing.enabled=false"]
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "run.py"), *args]
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command(*args), cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def finished(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*/records.parquet"))
+
+
+def test_a_killed_sweep_reruns_to_every_record_exactly_once(tmp_path, reference_cache):
+    folder = tmp_path / "killed"
+    args = ["-m", *EIGHT_JOBS, f"hydra.sweep.dir={folder}", f"reference.cache_dir={reference_cache}"]
+    process = subprocess.Popen(command(*args), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while len(finished(folder)) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len(finished(folder))
+    assert 3 <= done_before < 8, "the sweep should be killed halfway"
+    assert not (folder / "summary.parquet").exists()
+
+    rerun = run(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"; {done_before} already finished there and will be skipped" in rerun.stdout
+    assert rerun.stdout.count("skipped, finished earlier in") == done_before
+    manifest = json.loads((folder / MANIFEST).read_text())
+    summary = pd.read_parquet(folder / "summary.parquet")
+    assert len(finished(folder)) == 8 == len(summary) == manifest["total"]
+    assert sorted(summary["overrides"].map(job_key)) == \
+        sorted(job_key(job) for job in manifest["jobs"])
+    assert "dydx: 8/8 jobs have a record" in rerun.stdout
+
+    rebuilt = subprocess.run([sys.executable, "-m", "harness.report", str(folder)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.splitlines()[0] == "dydx: 8 records (8 ok, 0 failed)"
+    assert f"report.html: {folder / 'report.html'}" in rebuilt.stdout
+
+
+def test_joblib_runs_in_parallel_and_marks_the_timings(tmp_path, reference_cache):
+    folder = tmp_path / "joblib"
+    result = run("-m", "hydra/launcher=joblib", "fn=sin,tanh", "method=autograd,loop",
+                 "grid.n=60", "timing.min_run_time=0.02", f"hydra.sweep.dir={folder}",
+                 f"reference.cache_dir={reference_cache}")
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_parquet(folder / "summary.parquet")
+    workers = min(4, available_cpus())
+    assert len(summary) == 4 and set(summary["launcher"]) == {"joblib"}
+    assert set(summary["n_workers"]) == {workers}
+    assert set(summary["parallel"]) == {workers > 1}
+    assert set(summary["num_threads"]) == {max(1, available_cpus() // workers)}
+    if workers > 1:
+        assert "†" in (folder / "report.md").read_text()
+        assert "timings taken in parallel are contended" in result.stdout
+    assert sorted(line.split("]")[0] for line in result.stdout.splitlines()
+                  if line[:1] == "[" and "[HYDRA]" not in line) == ["[1/4", "[2/4", "[3/4", "[4/4"]
+
+
+def test_submitit_local_runs_the_same_jobs_and_echoes_them(tmp_path, reference_cache):
+    folder = tmp_path / "submitit"
+    result = run("-m", "hydra/launcher=submitit_local", "fn=sin,tanh", "grid.n=60",
+                 "timing.enabled=false", f"hydra.sweep.dir={folder}",
+                 f"reference.cache_dir={reference_cache}")
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_parquet(folder / "summary.parquet")
+    assert sorted(summary["fn"]) == ["sin", "tanh"]
+    assert set(summary["launcher"]) == {"submitit_local"} and set(summary["n_workers"]) == {2}
+    assert "dydx: [1] sin | autograd | float64 | cpu | n=60: max |err| " in result.stdout
+    assert "dydx: 2/2 jobs have a record" in result.stdout
+    logs = list((folder / ".submitit").glob("*/*_log.out"))
+    assert any("[1/2] fn=sin: max |err|" in log.read_text() for log in logs)
+
+
+def test_help_lists_the_presets_and_launchers():
+    result = run("--help")
+    assert result.returncode == 0, result.stderr
+    for name in ("methods", "scaling", "stepsize"):
+        assert f"\n  {name:<16}" in result.stdout
+    assert "  stepsize        Error against step size: every finite-difference scheme" in result.stdout
+    for launcher in ("basic", "joblib", "slurm", "submitit_local"):
+        assert f"\n  {launcher:<16}" in result.stdout
+    assert "  joblib          Parallel on this machine, one job per CPU" in result.stdout
+
+
+def test_an_unknown_preset_fails_before_any_job():
+    result = run("-m", "+sweep=nope")
+    assert result.returncode == 2
+    assert result.stderr == ("dydx: error: unknown sweep 'nope'; choose one of: methods, "
+                             "scaling, stepsize\n")

@@ -1,0 +1,130 @@
+"""harness.report.sweep_page on a small real sweep (conftest.small_sweep: sin and tanh x
+autograd, loop, finite x float32, float64, timed briefly, run in this process): files,
+self-containment, the numbers and words it shows. Slow: the sweep takes seconds."""
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from harness.analysis.tables import accuracy_table
+from harness.report.sweep_page import write_sweep_report
+from harness.results import load_records
+
+pytestmark = pytest.mark.slow
+
+PNG = b"\x89PNG\r\n\x1a\n"
+# Numbers on a page have 3 significant digits: within half a unit of the third.
+THREE_DIGITS = 5e-3
+
+
+def number(text: str) -> float:
+    """A number as a page shows it: '1.12e-11', '2e+07', '1,580'."""
+    return float(text.replace(",", ""))
+
+
+def test_sweep_folder_holds_tables_plots_and_both_reports(small_sweep):
+    folder, _ = small_sweep
+    for name in ("summary.csv", "summary.parquet", "report.md", "report.html",
+                 "tables/accuracy.csv", "tables/throughput.csv", "tables/error_vs_best.csv",
+                 "tables/per_point_vs_autograd.csv", "plots/frontier.png"):
+        assert (folder / name).is_file(), name
+
+
+def test_html_is_self_contained(small_sweep):
+    page = (small_sweep[0] / "report.html").read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
+    assert "<link" not in page and "<script" not in page and "@import" not in page
+    images = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert images and all(src.startswith("data:image/png;base64,") for src in images)
+    for src in images:
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG)
+
+
+def test_html_embeds_the_sweep_plots_and_each_runs_own(small_sweep):
+    folder, _ = small_sweep
+    page = (folder / "report.html").read_text()
+    frontier = base64.b64encode((folder / "plots" / "frontier.png").read_bytes()).decode()
+    assert frontier in page
+    run_plot = base64.b64encode((folder / "0_sin_autograd_float32" / "error.png").read_bytes())
+    assert run_plot.decode() in page
+    assert page.count("<details>") == 12
+
+
+def test_markdown_links_only_files_that_exist(small_sweep):
+    folder, _ = small_sweep
+    text = (folder / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert "plots/frontier.png" in links
+    assert all((folder / link).is_file() for link in links)
+
+
+def test_report_tables_show_the_records_numbers(small_sweep):
+    folder, _ = small_sweep
+    records = load_records(folder)
+    row = records[(records["fn"] == "tanh") & (records["method"] == "finite")
+                  & (records["dtype"] == "float64")].iloc[0]
+    text = (folder / "report.md").read_text()
+    accuracy = text.split("## Accuracy", 1)[1]
+    assert "| fn | dtype | autograd | loop | finite |" in accuracy
+    line = next(l for l in accuracy.splitlines() if l.startswith("| tanh | float64 |"))
+    cell = line.strip("|").split("|")[4].strip()  # fn, dtype, autograd, loop, finite
+    error, ulps = re.fullmatch(r"(\S+) · (\S+) ULP", cell).groups()
+    assert number(error) == pytest.approx(row["max_abs_err"], rel=THREE_DIGITS)
+    assert number(ulps) == pytest.approx(row["median_ulp"], rel=THREE_DIGITS)
+    table = pd.read_csv(folder / "tables" / "accuracy.csv")
+    assert list(table.columns[:3]) == ["fn", "dtype", "autograd | max_abs_err"]
+    loc = (table["fn"] == "tanh") & (table["dtype"] == "float64")
+    assert table.loc[loc, "finite | max_abs_err"].iloc[0] == pytest.approx(row["max_abs_err"],
+                                                                           rel=1e-15)
+
+
+def test_words_say_best_method_autograd_loss_and_loop_slowdown(small_sweep):
+    folder, _ = small_sweep
+    text = (folder / "report.md").read_text()
+    words = text.split("## What the data show", 1)[1].split("## Accuracy", 1)[0]
+    assert "- float64: the most accurate is **autograd** (tied with loop)" in words
+    assert "`tanh` float32: autograd's relative error reaches" in words
+    # The slowdown, recomputed from the records: autograd's points/s over the loop's, per
+    # (fn, dtype), and its median over the four.
+    records = load_records(folder).pivot_table(index=["fn", "dtype"], columns="method",
+                                               values="points_per_s")
+    slowdown = records["autograd"] / records["loop"]
+    ratio = r"([\d.,e+]+)×"
+    said = re.search(rf"the per-point \*\*loop\*\* is {ratio} slower per point than vectorized "
+                     rf"autograd \(range {ratio}–{ratio}, 4 configurations\)", words)
+    assert said, words
+    assert number(said.group(1)) == pytest.approx(slowdown.median(), rel=THREE_DIGITS)
+    assert number(said.group(2)) == pytest.approx(slowdown.min(), rel=THREE_DIGITS)
+    assert number(said.group(3)) == pytest.approx(slowdown.max(), rel=THREE_DIGITS)
+
+
+def test_large_sweeps_link_run_plots_instead_of_embedding(small_sweep, tmp_path):
+    folder = tmp_path / "linked"
+    shutil.copytree(small_sweep[0], folder)
+    write_sweep_report(folder, embed_runs=4)
+    page = (folder / "report.html").read_text()
+    assert "<details>" not in page and "0_sin_autograd_float32/report.md" in page
+    assert "12 runs: more than 4" in (folder / "report.md").read_text()
+
+
+def test_sweeps_from_several_hosts_aggregate_into_one_report(small_sweep, tmp_path):
+    parent = tmp_path / "cluster"
+    shutil.copytree(small_sweep[0], parent / "node-a")
+    shutil.copytree(small_sweep[0], parent / "node-b")
+    # What node-b's jobs would have written: the same sweep, measured on another host.
+    for path in (parent / "node-b").glob("*/records.parquet"):
+        frame = pd.read_parquet(path)
+        frame["host"] = "node-b"
+        frame.to_parquet(path, index=False)
+    outcome = write_sweep_report(parent)
+    summary = pd.read_parquet(parent / "summary.parquet")
+    assert len(summary) == 24 == len(outcome.records)
+    assert sorted(summary["job_dir"].str.split("/").str[0].unique()) == ["node-a", "node-b"]
+    accuracy = accuracy_table(summary)
+    assert list(accuracy.index.names) == ["fn", "dtype", "host"]
+    text = (parent / "report.md").read_text()
+    assert "records come from 2 hosts" in text and "compare timings only within a host" in text

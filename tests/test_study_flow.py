@@ -1,0 +1,113 @@
+"""harness.study.flow and its pieces (grid, record): one pipeline, whatever the subject."""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from harness.methods import METHODS
+from harness.study.grid import check_indices, grid_size, make_grid
+from harness.study.record import unsupported_reason
+from harness.study.settings import GridConf
+from support import run_network
+
+CUDA = torch.device("cuda")
+
+
+# --- the grid -------------------------------------------------------------------------------
+
+def test_float16_grid_is_rounded_once_and_reference_sees_the_rounded_values(run):
+    points = run("fn=sin", "method=autograd", "dtype=float16", "grid.n=32").points
+    x = points["x"].to_numpy()
+    exact = np.linspace(-10, 10, 32)
+    # One rounding, float64 -> float16 (to nearest), of the float64 grid ...
+    np.testing.assert_array_equal(x, exact.astype(np.float16).astype(np.float64))
+    assert not np.array_equal(x, exact)
+    # ... and the reference is cos at those rounded values, not at the grid's float64 ones.
+    with mpmath.workdps(40):
+        truth = np.array([float(mpmath.cos(mpmath.mpf(float(v)))) for v in x])
+    np.testing.assert_array_equal(points["df_ref"], truth)
+
+
+def test_make_grid_is_the_tutorials_arange_or_a_linspace():
+    arange = make_grid(GridConf(), torch.float64, torch.device("cpu"))
+    np.testing.assert_array_equal(arange.numpy(), np.arange(-10.0, 10.0, 0.01))
+    linspace = make_grid(GridConf(start=-1.0, stop=1.0, n=5), torch.float32, torch.device("cpu"))
+    assert linspace.dtype == torch.float32 and linspace.tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("grid, size", [(GridConf(), 2000), (GridConf(n=7), 7),
+                                        (GridConf(start=0.0, stop=1.0, step=0.3), 4)])
+def test_grid_size_counts_the_points_without_building_the_grid(grid, size):
+    assert grid_size(grid) == size
+
+
+def test_checked_points_are_all_of_a_small_grid_and_a_strided_sample_with_both_ends():
+    assert check_indices(5, 10).tolist() == [0, 1, 2, 3, 4]
+    assert check_indices(10, 4).tolist() == [0, 3, 6, 9]
+
+
+# --- the record --------------------------------------------------------------------------------
+
+def test_points_table_has_one_row_per_checked_point_with_values_errors_and_reasons(run):
+    outcome = run("fn=relu", "method=finite", "grid.n=5", "grid.start=-1", "grid.stop=1")
+    assert list(outcome.points.columns) == ["index", "x", "f", "df", "df_ref", "df_ref_lo",
+                                            "abs_err", "ulp_err", "excluded", "triage"]
+    assert outcome.points["excluded"].tolist() == ["", "", "kink", "", ""]
+    assert outcome.record["n_checked"] == 5 and outcome.record["n_excluded_kink"] == 1
+
+
+@pytest.mark.parametrize("message, reason", [
+    ("\"erf_vml_cpu\" not implemented for 'ComplexDouble'\nmore",
+     "\"erf_vml_cpu\" not implemented for 'ComplexDouble'"),
+    ("Float8 does not support this", "Float8 does not support this"),
+    ("index 3 is out of bounds", None),
+])
+def test_only_torchs_no_kernel_errors_count_as_unsupported(message, reason):
+    assert unsupported_reason(RuntimeError(message)) == reason
+
+
+def test_only_the_compiled_method_resets_the_compiler(run, monkeypatch):
+    resets = []
+    monkeypatch.setattr(torch.compiler, "reset", lambda: resets.append(1))
+    run("fn=sin", "method=autograd", "grid.n=5")
+    assert resets == []
+    METHODS.get("compiled").prepare(torch.sin)  # compiles lazily, at its first call
+    assert resets == [1]
+
+
+# --- on a CUDA device ------------------------------------------------------------------------
+
+@pytest.mark.cuda
+def test_a_study_on_cuda_is_checked_against_the_same_reference(run):
+    cpu = run("fn=sin", "method=autograd", "grid.n=101", "device=cpu")
+    cuda = run("fn=sin", "method=autograd", "grid.n=101", "device=cuda")
+    assert (cuda.record["status"], cuda.record["device"]) == ("ok", "cuda")
+    np.testing.assert_array_equal(cuda.points["x"], cpu.points["x"])
+    np.testing.assert_array_equal(cuda.points["df_ref"], cpu.points["df_ref"])
+    assert cuda.record["max_ulp"] <= 2.0  # CUDA's double cos: within 2 ulps (its docs)
+
+
+@pytest.mark.cuda
+def test_a_timed_cuda_study_counts_the_work_done_not_queued(compose_config, reference_cache,
+                                                            tmp_path):
+    from harness.config.validate import validate
+    from harness.study.flow import run_study
+
+    cfg = compose_config("fn=tanh", "method=autograd", "device=cuda", "grid.n=100000",
+                         "timing.min_run_time=0.05", f"reference.cache_dir={reference_cache}",
+                         "reference.max_points=50")
+    record = run_study(validate(cfg), tmp_path, log=lambda line: None).record
+    assert record["status"] == "ok" and record["n_timed"] == 100000
+    assert 0 < record["time_min_s"] <= record["time_median_s"]
+    assert record["forward_median_s"] > 0 and record["cost_vs_forward"] > 0
+
+
+@pytest.mark.cuda
+def test_a_network_study_on_cuda_matches_its_float64_reference():
+    outcome = run_network("tutorial_mlp", "autograd", "float32", device=CUDA)
+    record = outcome.record
+    assert (record["status"], record["device"]) == ("ok", "cuda")
+    assert record["norm_rel_err"] <= 1e-5 and record["pass_rate"] == 1.0
+    assert record["gp_rel_err"] <= 1e-6
