@@ -57,10 +57,11 @@ class Function:
 
     @property
     def reference_kind(self) -> str:
-        """What backs the reference: the symbolic form, the user's derivative, or a float64
-        computation (Ridders for user code, whose backward may be what is under test)."""
+        """What backs the reference: certified ball arithmetic (Arb) when every primitive
+        has a ball form, else mpmath on the symbolic form; the user's derivative; or a
+        float64 computation (Ridders for user code, whose backward may be under test)."""
         if self.node is not None:
-            return "mpmath"
+            return "mpmath" if self.node.without_arb() else "arb"
         if self.user_derivative is not None:
             return "user-derivative"
         return "float64-richardson" if self.user_fn is not None else "float64-autograd"

@@ -205,6 +205,11 @@ class Node:
         """The series of this node at the series u of x (Taylor mode, in balls)."""
         raise NotImplementedError
 
+    def without_arb(self) -> tuple[str, ...]:
+        """The primitives in this tree that have no ball form (the certified reference
+        needs none; otherwise the reference falls back to mpmath)."""
+        return ()
+
 
 @dataclass(frozen=True)
 class X(Node):
@@ -252,6 +257,10 @@ class Apply(Node):
             raise NotImplementedError(f"{self.prim.name} has no ball (Arb) form")
         return self.prim.arb(self.arg.arb(u))
 
+    def without_arb(self):
+        own = () if self.prim.arb is not None else (self.prim.name,)
+        return tuple(dict.fromkeys(own + self.arg.without_arb()))
+
     def outside_domain(self, x):
         out = self.arg.outside_domain(x)
         if self.prim.domain is not None:
@@ -294,6 +303,9 @@ class BinOp(Node):
         if self.op == "**":
             return (self.right.arb(u) * left.log()).exp()
         return _OPS[self.op](left, self.right.arb(u))
+
+    def without_arb(self):
+        return tuple(dict.fromkeys(self.left.without_arb() + self.right.without_arb()))
 
     def _zero_is_singular(self) -> Node | None:
         """The operand at whose zero this operation has a pole or a domain edge."""
@@ -346,6 +358,9 @@ class Neg(Node):
 
     def arb(self, u):
         return -self.arg.arb(u)
+
+    def without_arb(self):
+        return self.arg.without_arb()
 
     def outside_domain(self, x):
         return self.arg.outside_domain(x)

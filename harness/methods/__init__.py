@@ -35,7 +35,7 @@ METHODS: Registry[Method] = Registry("method", [
            model=differences.richardson_model, describe=differences.describe_richardson),
     Method("complex_step", complex_step.complex_step, complex_step.ComplexStepParams,
            complex_step.check, supports=complex_step.supports,
-           describe=complex_step.describe),
+           describe=complex_step.describe, complex_input=True),
     Method("scipy", peers.scipy_derivative, peers.ScipyParams, supports=peers.cpu_float,
            reach=peers.scipy_reach, model=peers.scipy_model, describe=peers.describe_scipy),
     Method("numdifftools", peers.numdifftools_derivative, supports=peers.numdifftools_supports,

@@ -86,6 +86,9 @@ class Method:
     prepare: Callable[[Fn], Fn] = lambda f: f
     # The method's form for networks (None: it does not apply to networks).
     vjp: Optional[VjpForm] = None
+    # It evaluates f on complex input (the complex step): precision lost inside f's
+    # complex kernel gets its own triage class.
+    complex_input: bool = False
 
 
 def ones_like(x: torch.Tensor) -> torch.Tensor:

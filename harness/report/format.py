@@ -30,26 +30,56 @@ def is_missing(value) -> bool:
     return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
 
 
+def derivative_name(order) -> str:
+    """f' for the first derivative, f'' for the second: what titles and legends call it."""
+    return "f" + "'" * (1 if is_missing(order) else int(order))
+
+
+def subject(record: dict) -> str:
+    """The function, with the derivative's order when it is not the first: "gelu f''"."""
+    order = record.get("order", 1)
+    if is_missing(order) or int(order) == 1:
+        return str(record["fn"])
+    return f"{record['fn']} {derivative_name(order)}"
+
+
 def summary_line(record: dict) -> str:
     """One human line: what ran, the error and the throughput (or why there are none)."""
-    return (f"{record['fn']} | {record['method']} | {record['dtype']} | {record['device']} | "
+    return (f"{subject(record)} | {record['method']} | {record['dtype']} | {record['device']} | "
             f"n={record['n']}: {headline(record)}")
+
+
+# Counts the headline names whenever they are non-zero, and how it names them.
+HEADLINE_COUNTS = (("n_wrong", "wrong (no correct digit)"),
+                   ("n_reference_limited", "reference-limited"),
+                   ("n_uncertified", "uncertified (excluded)"))
+
+
+def accuracy_text(record: dict) -> str:
+    """Error, ULPs, the relative pass rate, and every count that says a number is not
+    what it seems: wrong points, reference-limited and uncertified ones, non-finite ones."""
+    text = (f"max |err| {fmt(record['max_abs_err'])}, median {fmt(record['median_ulp'])} ULP, "
+            f"max {fmt(record['max_ulp'])} ULP, "
+            f"pass {fmt(100 * record.get('rel_pass_rate', math.nan), 4)}% "
+            f"(rel ≤ {fmt(record.get('rtol'))})")
+    for column, words in HEADLINE_COUNTS:
+        if record.get(column):
+            text += f", {record[column]} {words}"
+    if record.get("n_nonfinite"):
+        # The error statistics leave these out: say so, or a dead step looks perfect.
+        text += f", {record['n_nonfinite']} of {record.get('n_checked')} points non-finite"
+    return text
 
 
 def headline(record: dict) -> str:
     """The numbers of a run in one line: error, ULPs, pass rate, throughput."""
     if record.get("status", "ok") != "ok":
         return failure_line(record)
-    accuracy = (f"max |err| {fmt(record['max_abs_err'])}, median {fmt(record['median_ulp'])} ULP, "
-                f"max {fmt(record['max_ulp'])} ULP, pass {fmt(100 * record['pass_rate'], 4)}%")
-    if record.get("n_nonfinite"):
-        # The error statistics leave these out: say so, or a dead step looks perfect.
-        accuracy += f", {record['n_nonfinite']} of {record.get('n_checked')} points non-finite"
     speed = ""
     if not is_missing(record.get("time_median_s")):
         speed = (f"; {fmt(record['points_per_s'])} points/s, "
                  f"{fmt(record['cost_vs_forward'])}x the forward pass")
-    return f"{accuracy}{speed}"
+    return f"{accuracy_text(record)}{speed}"
 
 
 def failure_line(record: dict) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.atomic import atomic_write, atomic_write_text
-from harness.report.format import is_missing, fmt
+from harness.report.format import derivative_name, fmt, is_missing, subject
 from harness.report.network_plots import vjp_error_figure, vjp_figure
 from harness.report.plots import derivative_figure, error_figure
 from harness.results import load_points, load_record, write_record, write_run_data
@@ -27,15 +27,15 @@ def run_markdown(record: dict) -> str:
         return failed_markdown(r)
     step = f" ({r['scheme']}, h = {fmt(r['h'])}, {r['h_mode']})" if r.get("scheme") else ""
     ran = [
-        f"# {r['fn']} by {r['method']}{step}",
+        f"# {subject(r)} by {r['method']}{step}",
         "",
         f"- function: `{r['fn']}` ({r['fn_source']}); dtype {r['dtype']}; device {r['device']} "
         f"({r['device_name']}); {r['num_threads'] if 'num_threads' in r else '—'} threads",
         _where(r) + "; error checked on "
-        f"{r['n_checked']} points against the **{r['reference']}** reference"
-        + (f" ({r['reference_dps']} digits)" if r["reference"] == "mpmath" else ""),
+        f"{r['n_checked']} points against the **{r['reference']}** reference (see Reference)",
         f"- excluded from the statistics: {r['n_excluded']} points (domain {r['n_excluded_domain']}, "
-        f"kink {r['n_excluded_kink']}, stencil across a kink {r['n_excluded_stencil']}); "
+        f"kink {r['n_excluded_kink']}, stencil across a kink {r['n_excluded_stencil']}, "
+        f"reference not certified {r.get('n_uncertified', 0)}); "
         f"non-finite results: {r['n_nonfinite']}",
         f"- torch {r['torch_version']}, commit {r['git_sha']}, host {r['host']}, {r['timestamp']}",
     ]
@@ -44,14 +44,8 @@ def run_markdown(record: dict) -> str:
                    f"once: timings are contended")
     if r.get("notes"):
         ran.append(f"- note: {r['notes']}")
-    accuracy = _table([
-        ("max abs error", r["max_abs_err"]), ("mean abs error", r["mean_abs_err"]),
-        ("rms error", r["rms_err"]), ("max rel error", r["max_rel_err"]),
-        ("norm rel error (max|err| / max|ref|)", r["norm_rel_err"]),
-        ("median ULP", r["median_ulp"]), ("max ULP", r["max_ulp"]),
-        (f"pass rate (|err| <= {fmt(r['atol'])} + {fmt(r['rtol'])}·|ref|)", r["pass_rate"]),
-    ])
-    parts = ["\n".join(ran), "## Accuracy", accuracy]
+    parts = ["\n".join(ran), "## Accuracy", _accuracy_text(r), "## Reference",
+             _reference_table(r)]
     if consistency_rows(r):
         parts += ["## Consistency (network)", _table(consistency_rows(r))]
     if not is_missing(r.get("err_estimate_median", math.nan)):
@@ -63,8 +57,44 @@ def run_markdown(record: dict) -> str:
         parts += ["## Failure triage", _triage_text(r)]
     if r.get("n_timed"):
         parts += ["## Timing", _timing_table(r)]
-    parts += ["## Plots", "![f and f'](derivative.png)", "![error](error.png)"]
+    parts += ["## Plots", f"![f and {derivative_name(r.get('order', 1))}](derivative.png)",
+              "![error](error.png)"]
     return "\n\n".join(parts) + "\n"
+
+
+def _accuracy_text(r: dict) -> str:
+    """The accuracy table, led by a warning when some points have no correct digit."""
+    table = _table([
+        ("max abs error", r["max_abs_err"]), ("mean abs error", r["mean_abs_err"]),
+        ("rms error", r["rms_err"]), ("max rel error", r["max_rel_err"]),
+        ("norm rel error (max|err| / max|ref|)", r["norm_rel_err"]),
+        ("median ULP", r["median_ulp"]), ("max ULP", r["max_ulp"]),
+        (f"pass: |err| <= {fmt(r.get('rtol'))}·|f'|, over the points the reference resolves",
+         r.get("rel_pass_rate")),
+        ("wrong: no correct leading digit (|err| >= |f'|, f' != 0)", r.get("n_wrong")),
+        ("reference-limited: error within the reference's uncertainty (left out of ULP and "
+         "relative statistics)", r.get("n_reference_limited")),
+        ("non-finite results", r["n_nonfinite"]),
+        (f"torch.testing.assert_close would pass (|err| <= {fmt(r['atol'])} + "
+         f"{fmt(r['rtol'])}·|ref|)", r.get("assert_close_rate")),
+    ])
+    if r.get("n_wrong"):
+        table = (f"**{r['n_wrong']} points have no correct digit** (|err| >= |f'|: 0 or the "
+                 f"wrong sign where f' != 0); see the `verdict` column of points.csv.\n\n"
+                 + table)
+    return table
+
+
+def _reference_table(r: dict) -> str:
+    """What backs the reference and how far it can be trusted."""
+    rows = [("engine", r["reference"]), ("what backs it", r.get("reference_backing", "—")),
+            ("largest uncertainty relative to |f'| (used points)",
+             r.get("reference_rel_bound_max")),
+            ("largest uncertainty, absolute", r.get("reference_uncertainty_max"))]
+    if r["reference"] == "arb":
+        rows += [("most bits any point needed", r.get("reference_bits")),
+                 ("points not certified (excluded, never used)", r.get("n_uncertified"))]
+    return _table(rows)
 
 
 TRIAGE_MEANING = {

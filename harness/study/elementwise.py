@@ -19,6 +19,7 @@ from harness.methods.differences import stencil
 from harness.study import triage
 from harness.study.grid import check_indices, make_grid
 from harness.study.record import identity_columns
+from harness.study.metrics import abs_error, ulp
 from harness.study.reference import Reference, function_reference
 from harness.study.spec import Checked, Raw, Study
 
@@ -85,9 +86,12 @@ class ElementwiseSpec:
         return function_reference(self.function, checked.x, self.study.order, conf.dps, cache)
 
     def exclusions(self, checked: Checked, ref: Reference) -> np.ndarray:
-        """Per point: '' (checked), 'domain', 'kink' or 'stencil' (a stencil across a kink)."""
+        """Per point: '' (checked), 'uncertified' (the reference could not be certified),
+        'domain', 'kink' or 'stencil' (a stencil across a kink); the later reasons win."""
         x64, function = checked.x, self.function
-        domain = function.outside_domain(x64) | ~np.isfinite(ref.hi)
+        uncertified = np.zeros(x64.shape, dtype=bool) if ref.uncertified is None \
+            else ref.uncertified
+        domain = function.outside_domain(x64) | (~np.isfinite(ref.hi) & ~uncertified)
         kink = function.singular_in(x64, x64) & ~domain
         stencil = np.zeros_like(kink)
         if self.method.reach is not None:
@@ -96,7 +100,8 @@ class ElementwiseSpec:
                                                             **self.study.params))
             stencil = function.singular_in(lo, hi) & ~domain & ~kink
         reason = np.full(x64.shape, "", dtype=object)
-        for name, mask in (("domain", domain), ("kink", kink), ("stencil", stencil)):
+        for name, mask in (("uncertified", uncertified), ("domain", domain), ("kink", kink),
+                           ("stencil", stencil)):
             reason[mask] = name
         return reason
 
@@ -112,7 +117,7 @@ class ElementwiseSpec:
     def extra(self, checked: Checked, ref: Reference, points: pd.DataFrame) -> dict:
         """The failure triage of every point (a `triage` column) and its counts."""
         points["triage"] = triage_points(self.study, self.x_full[self.at], points,
-                                         checked.estimate, ref.uncertainty)
+                                         checked.estimate)
         return triage.counts(points["triage"].to_numpy())
 
 
@@ -131,21 +136,66 @@ def higher_derivative(study: Study, x64: np.ndarray) -> Callable[[int], np.ndarr
     return lambda m: stencil(f64, x, n=m, accuracy=2).abs().numpy()
 
 
+def dtype_run(df: np.ndarray, ref: Reference, dtype: torch.dtype) -> triage.DtypeRun:
+    """Errors of one evaluation against the reference at the x it saw (inf where the
+    method returned nan/inf)."""
+    err = np.where(np.isfinite(df), abs_error(df, ref.hi, ref.lo), np.inf)
+    return triage.DtypeRun(err, err / ulp(ref.hi, dtype), facts(dtype).eps)
+
+
+def comparison_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for a narrower run; float32 for a float64 run (there is nothing wider)."""
+    return torch.float32 if dtype == torch.float64 else torch.float64
+
+
+def other_dtype_run(study: Study, x64: np.ndarray, todo: np.ndarray) -> triage.DtypeRun | None:
+    """The same method at the points in `todo`, in the comparison dtype (at x rounded to
+    it), against the reference there; nan/inf elsewhere. None when it cannot run."""
+    s, other = study, comparison_dtype(study.dtype)
+    if not todo.any() or s.method.supports(s.subject, other, s.device, s.order, **s.params):
+        return None
+    x = torch.tensor(x64[todo], dtype=torch.float64).to(device=s.device, dtype=other)
+    try:
+        f = s.method.prepare(s.subject.callable_for(other, s.device))
+        result = s.method.fn(f, x, n=s.order, **s.params)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return None  # no kernel for this dtype: the evidence is simply not there
+    values = _numpy(result[0] if isinstance(result, tuple) else result)
+    conf = s.reference
+    ref = function_reference(s.subject, _numpy(x), s.order, conf.dps,
+                             Path(conf.cache_dir) if conf.cache_dir else None)
+    part = dtype_run(values, ref, other)
+    err, ulps = np.full(x64.shape, np.nan), np.full(x64.shape, np.nan)
+    err[todo], ulps[todo] = part.abs_err, part.ulp_err
+    return triage.DtypeRun(err, ulps, part.eps)
+
+
+def stencil_models(study: Study, x: torch.Tensor, points: pd.DataFrame):
+    """(roundoff, truncation) of a difference method's stencil, or (None, None)."""
+    if study.method.model is None:
+        return None, None
+    x64, n = points["x"].to_numpy(), study.order
+    step, offsets = study.method.model(x, n=n, **study.params)
+    step = _numpy(step)
+    f_abs = np.abs(points["f"].to_numpy()) + np.abs(points["df_ref"].to_numpy()) \
+        * np.abs(step) * max(offsets)
+    return triage.stencil_bounds(higher_derivative(study, x64), f_abs, n,
+                                 facts(study.dtype).eps, step, offsets)
+
+
 def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
-                  estimate: np.ndarray | None, ref_uncertainty: np.ndarray | None) -> np.ndarray:
+                  estimate: np.ndarray | None) -> np.ndarray:
     """Class of each point's error (see harness.study.triage)."""
-    x64, n, eps = points["x"].to_numpy(), study.order, facts(study.dtype).eps
-    df_ref = points["df_ref"].to_numpy()
-    roundoff = truncation = None
-    if study.method.model is not None:
-        step, offsets = study.method.model(x, n=n, **study.params)
-        step = _numpy(step)
-        f_abs = np.abs(points["f"].to_numpy()) + np.abs(df_ref) * np.abs(step) * max(offsets)
-        roundoff, truncation = triage.stencil_bounds(higher_derivative(study, x64), f_abs, n,
-                                                     eps, step, offsets)
-    terms = triage.term_size(study.subject.symbolic(), x64, n)
-    rounding_scale = None if terms is not None else triage.magnitude(
-        df_ref, points["f"].to_numpy(), x64)
-    return triage.classify(points["abs_err"].to_numpy(), points["ulp_err"].to_numpy(),
-                           points["excluded"].to_numpy(), df_ref, eps, terms, roundoff,
-                           truncation, estimate, ref_uncertainty, rounding_scale)
+    x64, df = points["x"].to_numpy(), points["df"].to_numpy()
+    ref = Reference(points["df_ref"].to_numpy(), points["df_ref_lo"].to_numpy(), "")
+    run = dtype_run(df, ref, study.dtype)
+    excluded = points["excluded"].to_numpy()
+    limited = (points["verdict"] == "reference_limited").to_numpy()
+    todo = (excluded == "") & ~(run.ulp_err <= triage.NOISE_ULP) & ~limited
+    roundoff, truncation = stencil_models(study, x, points)
+    info = torch.finfo(study.dtype)
+    evidence = triage.Evidence(
+        run, np.abs(df), np.abs(points["f"].to_numpy()), np.abs(ref.hi), info.tiny, info.max,
+        np.abs(x64), roundoff, truncation, estimate, other_dtype_run(study, x64, todo),
+        study.method.complex_input)
+    return triage.classify(excluded, limited, evidence)

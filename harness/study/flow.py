@@ -19,11 +19,11 @@ import torch
 from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 from harness.study.elementwise import ElementwiseSpec
-from harness.study.metrics import estimate_calibration, point_errors, summarize
+from harness.study.metrics import estimate_calibration, point_errors, summarize, verdicts
 from harness.study.network import NetworkSpec
 from harness.study.record import (Unsupported, exclusion_counts, failure, timing_columns,
                                   unsupported_reason)
-from harness.study.reference import Reference
+from harness.study.reference import Reference, reference_columns
 from harness.study.spec import Checked, NetworkSubject, Spec, Study
 from harness.study.timing import time_call
 
@@ -82,11 +82,10 @@ def accuracy_columns(study: Study, checked: Checked, ref: Reference, reason: np.
     excluded = reason != ""
     return {
         "n_checked": len(checked.index), "x_min": float(checked.x.min()),
-        "x_max": float(checked.x.max()), "reference": ref.kind, "reference_dps": ref.dps,
-        "reference_uncertainty_max": float("nan") if ref.uncertainty is None
-        else float(np.max(ref.uncertainty)),
+        "x_max": float(checked.x.max()),
+        **reference_columns(ref, ~excluded & np.isfinite(ref.hi)),
         "status": "ok", "status_reason": "",
-        **summarize(checked.df, ref.hi, ref.lo, excluded, study.dtype),
+        **summarize(checked.df, ref.hi, ref.lo, excluded, study.dtype, ref.uncertainty),
         **estimate_calibration(checked.estimate, checked.df, ref.hi, ref.lo, excluded),
         **exclusion_counts(reason),
     }
@@ -103,14 +102,16 @@ def measure(spec: Spec, study: Study) -> tuple:
 
 def points_table(checked: Checked, ref: Reference, reason: np.ndarray,
                  dtype: torch.dtype) -> pd.DataFrame:
-    """One row per checked point: where, the values, the errors, why excluded."""
+    """One row per checked point: where, the values, the errors, why excluded, the verdict."""
     abs_err, ulp_err = point_errors(checked.df, ref.hi, ref.lo, dtype)
     columns = {"index": checked.index, "x": checked.x}
     if checked.f is not None:
         columns["f"] = checked.f
     table = pd.DataFrame({**columns, "df": checked.df, "df_ref": ref.hi, "df_ref_lo": ref.lo,
                           "abs_err": abs_err, "ulp_err": ulp_err,
-                          "excluded": reason.astype(str)})
+                          "excluded": reason.astype(str),
+                          "verdict": verdicts(checked.df, ref.hi, ref.lo, reason != "", dtype,
+                                              ref.uncertainty).astype(str)})
     if checked.estimate is not None:
         table["err_estimate"] = checked.estimate
     if ref.uncertainty is not None:

@@ -1,8 +1,19 @@
-"""Error metrics: pure arrays in, numbers out.
+"""Error metrics and per-point verdicts: pure arrays in, numbers out.
 
 Errors are measured against a double-double reference (hi + lo), so a float64 method's
 error is resolved far below one ULP. ULPs are counted in the run's dtype, at the
-reference value. Tolerances per dtype live in harness.dtypes.
+reference value. Thresholds per dtype live in harness.dtypes.
+
+Every checked point gets one verdict (VERDICTS), read relative to the reference:
+
+- reference_limited: the error is within REFERENCE_FACTOR x the reference's own
+  uncertainty, and that uncertainty is coarser than half a ULP of the run's dtype: the
+  reference cannot tell this error from zero. Counted and left out of the ULP and relative
+  statistics and of the relative pass rate (an Arb bound, <= 2^-106 relative, never is);
+- nonfinite: the method returned nan/inf where the reference is finite;
+- wrong: no correct leading digit, |err| >= |f'| (0, or the wrong sign, where f' != 0);
+- accurate: |err| <= rtol * |f'| (the dtype's rtol; at f' = 0 exactly only an exact 0);
+- inaccurate: the rest.
 """
 from __future__ import annotations
 
@@ -12,6 +23,11 @@ import numpy as np
 import torch
 
 from harness.dtypes import facts
+
+VERDICTS = ("accurate", "inaccurate", "wrong", "nonfinite", "reference_limited", "excluded")
+# An error within this many times the reference's uncertainty is not resolved by it (the
+# uncertainty of an estimate such as Ridders' is not a bound).
+REFERENCE_FACTOR = 4.0
 
 
 def ulp(values: np.ndarray, dtype: torch.dtype) -> np.ndarray:
@@ -29,39 +45,72 @@ def abs_error(df: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray) -> np.ndar
     return np.abs((np.asarray(df, dtype=np.float64) - ref_hi) - ref_lo)
 
 
+def reference_limited(abs_err: np.ndarray, ref_hi: np.ndarray,
+                      uncertainty: np.ndarray | None, dtype: torch.dtype) -> np.ndarray:
+    """Mask of errors the reference cannot resolve (see the module doc)."""
+    if uncertainty is None:
+        return np.zeros(np.shape(abs_err), dtype=bool)
+    resolution = REFERENCE_FACTOR * np.asarray(uncertainty, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (abs_err <= resolution) & (resolution > ulp(ref_hi, dtype) / 2)
+
+
+def verdicts(df: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, excluded: np.ndarray,
+             dtype: torch.dtype, uncertainty: np.ndarray | None = None) -> np.ndarray:
+    """One of VERDICTS per point. A point with a non-finite reference is excluded."""
+    df = np.asarray(df, dtype=np.float64)
+    err, ref = abs_error(df, ref_hi, ref_lo), np.abs(ref_hi)
+    verdict = np.full(df.shape, "inaccurate", dtype=object)
+    with np.errstate(invalid="ignore"):
+        verdict[err <= facts(dtype).rtol * ref] = "accurate"
+        verdict[(err >= ref) & (ref > 0)] = "wrong"
+    verdict[reference_limited(err, ref_hi, uncertainty, dtype)] = "reference_limited"
+    verdict[~np.isfinite(df)] = "nonfinite"
+    verdict[excluded | ~np.isfinite(ref_hi)] = "excluded"
+    return verdict
+
+
 def _stat(fn, values: np.ndarray) -> float:
     return float(fn(values)) if values.size else math.nan
 
 
 def summarize(df: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, excluded: np.ndarray,
-              dtype: torch.dtype) -> dict:
-    """Error statistics over the points not excluded.
+              dtype: torch.dtype, uncertainty: np.ndarray | None = None) -> dict:
+    """Error statistics over the points not excluded, and the verdict counts.
 
-    Points where the method returned nan/inf (but the reference is finite) are counted in
-    n_nonfinite, left out of the error statistics, and count as failures in pass_rate.
+    Absolute statistics (max/mean/rms |err|, norm_rel_err) cover every finite result;
+    ULP and relative ones leave reference-limited points out. Non-finite results are
+    counted in n_nonfinite, left out of the error statistics, and fail both pass rates.
+    rel_pass_rate: accurate points over the points the reference resolves (the headline);
+    assert_close_rate: what torch.testing.assert_close's tolerances (atol + rtol * |ref|)
+    would pass, over every used point.
     """
     df = np.asarray(df, dtype=np.float64)
-    used = ~excluded & np.isfinite(ref_hi)
-    nonfinite = used & ~np.isfinite(df)
-    good = used & ~nonfinite
-    err = abs_error(df[good], ref_hi[good], ref_lo[good])
-    ref = np.abs(ref_hi[good])
-    ulps = err / ulp(ref, dtype)
-    nonzero = ref > 0
+    verdict = verdicts(df, ref_hi, ref_lo, excluded, dtype, uncertainty)
+    used = verdict != "excluded"
+    finite = used & (verdict != "nonfinite")
+    resolved = finite & (verdict != "reference_limited")
+    err, ref = abs_error(df, ref_hi, ref_lo), np.abs(ref_hi)
+    ulps, judged = err[resolved] / ulp(ref[resolved], dtype), used & (verdict != "reference_limited")
+    nonzero = resolved & (ref > 0)
     rtol, atol = facts(dtype).rtol, facts(dtype).atol
-    passed = int(np.sum(err <= atol + rtol * ref))
     return {
         "n_used": int(used.sum()),
-        "n_nonfinite": int(nonfinite.sum()),
-        "max_abs_err": _stat(np.max, err),
-        "mean_abs_err": _stat(np.mean, err),
-        "rms_err": _stat(lambda e: np.sqrt(np.mean(e * e)), err),
+        "n_nonfinite": int((verdict == "nonfinite").sum()),
+        "n_reference_limited": int((verdict == "reference_limited").sum()),
+        "n_wrong": int((verdict == "wrong").sum()),
+        "max_abs_err": _stat(np.max, err[finite]),
+        "mean_abs_err": _stat(np.mean, err[finite]),
+        "rms_err": _stat(lambda e: np.sqrt(np.mean(e * e)), err[finite]),
         "max_rel_err": _stat(np.max, err[nonzero] / ref[nonzero]),
-        "norm_rel_err": _stat(np.max, err) / _stat(np.max, ref) if ref.size and ref.max() > 0
-        else math.nan,
+        "norm_rel_err": _stat(np.max, err[finite]) / ref[finite].max()
+        if finite.any() and ref[finite].max() > 0 else math.nan,
         "median_ulp": _stat(np.median, ulps),
         "max_ulp": _stat(np.max, ulps),
-        "pass_rate": passed / int(used.sum()) if used.any() else math.nan,
+        "rel_pass_rate": int((verdict == "accurate").sum()) / int(judged.sum())
+        if judged.any() else math.nan,
+        "assert_close_rate": int(np.sum(finite & (err <= atol + rtol * ref))) / int(used.sum())
+        if used.any() else math.nan,
         "rtol": rtol,
         "atol": atol,
     }

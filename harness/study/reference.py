@@ -1,18 +1,20 @@
-"""High-precision reference derivatives, at the exact dtype-rounded grid values.
+"""Reference derivatives at the exact dtype-rounded grid values, and what backs them.
 
-The symbolic derivative is evaluated point by point with mpmath at `dps` digits, then
-checked against a second evaluation at `dps - 20` digits; points whose two values
-disagree beyond double-double precision are re-evaluated at 4*dps digits, so
-cancellation inside the formula cannot leak into the reference. A point where the
-formula is 0/0 (a removable singularity such as sinc at 0) takes the symbolic limit.
+- `arb` (every function whose primitives all have a ball form): certified by Taylor-mode
+  ball arithmetic (harness.study.certify): per point a rigorous bound, relative radius
+  <= 2^-106 or |f'| <= 2^-1100, precision raised per point up to a cap; a point that
+  cannot be certified is flagged (`uncertified`), excluded and counted, never used.
+- `mpmath` (only where a primitive has no ball form): the symbolic derivative at `dps`
+  digits, checked at `dps - 20` and re-evaluated at 4*dps where they disagree. Agreement is
+  evidence, not a proof: the record says so, and names the primitives without a ball form.
+  A point where the formula is 0/0 (a removable singularity) takes the symbolic limit.
+- Functions with no symbolic form: float64 autograd (torch.nn classes with no closed form,
+  networks), float64 Ridders from two tableaux with a per-point uncertainty (user code,
+  whose backward may be what is under test), or the user's own trusted derivative.
 
-Each value is returned as a double-double (hi + lo, |lo| <= ulp(hi)/2): errors of
-float64 methods are then measured to far below one ULP.
-
-Functions with no symbolic form fall back to float64 computations, labelled as such:
-float64 autograd (torch.nn classes with no closed form, networks), float64 Ridders from two
-tableaux with a per-point uncertainty (user code, whose backward may be what is under
-test), or the user's own trusted derivative.
+Values are double-doubles (hi + lo, |lo| <= ulp(hi)/2; lo is zero for float64
+references), so float64 methods are measured to far below one ULP. `Reference.backing`
+is the sentence every record carries about what backs its reference.
 """
 from __future__ import annotations
 
@@ -30,23 +32,68 @@ from harness.atomic import atomic_write
 from harness.functions.nodes import X_SYMBOL
 from harness.methods.autodiff import autograd
 from harness.methods.differences import richardson
+from harness.study import certify as ball
+
+# What backs each kind of reference, as the record states it.
+BACKING = {
+    "arb": (f"Arb ball arithmetic (python-flint), Taylor mode: every used point certified, "
+            f"relative bound <= 2^-{ball.TARGET_BITS} (or |f'| <= 2^-1100), precision raised "
+            f"per point up to {ball.CAP_BITS} bits"),
+    "mpmath": "mpmath from the symbolic derivative, checked at a second precision: "
+              "agreement, not a rigorous bound",
+    "float64-richardson": "float64 Ridders extrapolation of f from two tableaux: an estimate "
+                          "with a per-point uncertainty (df_ref_uncertainty), not a bound",
+    "float64-autograd": "float64 autograd of the same function: no independent check; "
+                        "float64 rounding (about 1e-16 relative) is not resolved",
+    "user-derivative": "the user's fn.derivative in float64, trusted as given: no bound",
+}
+
 
 @dataclass(frozen=True)
 class Reference:
     """The true derivative at the checked points: hi + lo (a double-double; lo is zero
-    for float64 references), what backs it, and its per-point uncertainty where it is an
-    estimate."""
+    for float64 references), what backs it, and its per-point uncertainty (a rigorous
+    bound for `arb`, an estimate for Ridders; None where nothing measures it)."""
 
     hi: np.ndarray
     lo: np.ndarray
     kind: str
     uncertainty: np.ndarray | None = None
     dps: int = 0
+    # arb: per point, True where the cap was reached before the bound was tight.
+    uncertified: np.ndarray | None = None
+    # arb: the most bits any point needed.
+    bits: int = 0
+    # mpmath fallback: the primitives that have no ball form.
+    missing: tuple[str, ...] = ()
+
+    @property
+    def backing(self) -> str:
+        text = BACKING.get(self.kind, self.kind)
+        if self.kind == "mpmath":
+            text = f"{text} ({self.dps} digits, checked at {self.dps - 20})"
+            if self.missing:
+                text += f"; used because {', '.join(self.missing)} has no Arb form"
+        return text
+
+
+def reference_columns(ref: Reference, used: np.ndarray) -> dict:
+    """What a record says about its reference: the kind, what backs it, and over the used
+    points its largest uncertainty, absolute and relative to |f'| (NaN: none measured)."""
+    largest = relative = float("nan")
+    if ref.uncertainty is not None and used.any():
+        bound, size = ref.uncertainty[used], np.abs(ref.hi[used])
+        largest = float(np.max(bound))
+        if np.any(size > 0):
+            relative = float(np.max(bound[size > 0] / size[size > 0]))
+    return {"reference": ref.kind, "reference_backing": ref.backing, "reference_dps": ref.dps,
+            "reference_bits": ref.bits, "reference_rel_bound_max": relative,
+            "reference_uncertainty_max": largest}
 
 
 # 2^-106: the relative precision a double-double can carry.
 AGREEMENT = mpmath.mpf(2) ** -106
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def _evaluate(fn: Callable, d: sp.Expr, x: float, dps: int):
@@ -98,25 +145,56 @@ def autograd64_reference(f64: Callable, x: np.ndarray, n: int = 1) -> tuple[np.n
     return grad.numpy().copy(), np.zeros_like(x)
 
 
-def cache_key(expr: sp.Expr, x: np.ndarray, dps: int, n: int = 1) -> str:
+def cache_key(engine: str, expr: sp.Expr, x: np.ndarray, settings: str, n: int = 1) -> str:
+    """The file name of one reference: engine, cache format, expression, the engine's
+    settings (digits; target and cap), derivative order and the exact x values."""
     digest = hashlib.sha256()
-    for part in (CACHE_VERSION, sp.srepr(expr), str(dps), str(n)):
+    for part in (CACHE_VERSION, engine, sp.srepr(expr), settings, str(n)):
         digest.update(part.encode())
     digest.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
     return digest.hexdigest()[:32]
 
 
+def cached(key: str, cache_dir: Path | None,
+           compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], bool]:
+    """compute()'s arrays, read from / written to `cache_dir` when given. Returns (arrays,
+    hit)."""
+    path = None if cache_dir is None else Path(cache_dir) / f"{key}.npz"
+    if path is not None and path.exists():
+        with np.load(path) as stored:
+            return {name: stored[name] for name in stored.files}, True
+    arrays = compute()
+    if path is not None:
+        atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
+    return arrays, False
+
+
+def arb_reference(node, x: np.ndarray, n: int, cache_dir: Path | None) -> tuple[Reference, bool]:
+    """The certified reference of an expression tree (points outside its domain: nan, not
+    evaluated). Returns (reference, cache hit)."""
+    skip = node.outside_domain(x)
+    settings = f"target 2^-{ball.TARGET_BITS}, start {ball.START_BITS}, cap {ball.CAP_BITS}"
+
+    def compute() -> dict[str, np.ndarray]:
+        c = ball.certify(node, x, n, skip)
+        return {"hi": c.hi, "lo": c.lo, "uncertainty": c.uncertainty, "bits": c.bits}
+
+    arrays, hit = cached(cache_key("arb", node.sympy(), x, settings, n), cache_dir, compute)
+    bits = arrays["bits"]
+    return Reference(arrays["hi"], arrays["lo"], "arb", arrays["uncertainty"],
+                     uncertified=(bits == 0) & ~skip,
+                     bits=int(bits.max()) if bits.size else 0), hit
+
+
 def cached_mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int, cache_dir: Path | None,
                             n: int = 1) -> tuple[np.ndarray, np.ndarray, bool]:
     """mpmath_reference, read from / written to `cache_dir` when given. Returns (hi, lo, hit)."""
-    path = None if cache_dir is None else Path(cache_dir) / f"{cache_key(expr, x, dps, n)}.npz"
-    if path is not None and path.exists():
-        with np.load(path) as stored:
-            return stored["hi"], stored["lo"], True
-    hi, lo = mpmath_reference(expr, x, dps, n)
-    if path is not None:
-        atomic_write(path, lambda tmp: np.savez(tmp, hi=hi, lo=lo), suffix=".npz")
-    return hi, lo, False
+    def compute() -> dict[str, np.ndarray]:
+        hi, lo = mpmath_reference(expr, x, dps, n)
+        return {"hi": hi, "lo": lo}
+
+    arrays, hit = cached(cache_key("mpmath", expr, x, str(dps), n), cache_dir, compute)
+    return arrays["hi"], arrays["lo"], hit
 
 
 def richardson_reference(f64: Callable, x64: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -149,13 +227,15 @@ def function_reference(function, x64: np.ndarray, order: int, dps: int,
                        cache_dir: Path | None) -> Reference:
     """The reference an elementwise function's kind calls for (Function.reference_kind)."""
     kind, zeros = function.reference_kind, np.zeros_like(x64)
+    if kind == "arb":
+        return arb_reference(function.node, x64, order, cache_dir)[0]
+    if kind == "mpmath":
+        hi, lo, _ = cached_mpmath_reference(function.symbolic(), x64, dps, cache_dir, order)
+        return Reference(hi, lo, kind, dps=dps, missing=function.node.without_arb())
     if kind == "user-derivative":
         return Reference(user_reference(function.user_derivative, x64, order), zeros, kind)
     f64 = function.callable_for(torch.float64, "cpu")
     if kind == "float64-richardson":
         value, uncertainty = richardson_reference(f64, x64, order)
         return Reference(value, zeros, kind, uncertainty)
-    if kind == "float64-autograd":
-        return Reference(*autograd64_reference(f64, x64, order), kind)
-    hi, lo, _ = cached_mpmath_reference(function.symbolic(), x64, dps, cache_dir, order)
-    return Reference(hi, lo, kind, dps=dps)
+    return Reference(*autograd64_reference(f64, x64, order), kind)

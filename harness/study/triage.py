@@ -1,27 +1,43 @@
 """Failure triage: why does a method disagree with the reference at a point?
 
 Every checked point whose error is above the noise floor (NOISE_ULP units in the last
-place of the run's dtype, at the reference value) gets one class, tried in this order:
+place of the run's dtype, at the reference value) and that the reference resolves (not
+reference-limited, harness.study.metrics) gets one class. Each class is a measurable
+criterion on the method's results; none reads the function's formula, so the same
+phenomenon gets the same label for a builtin, an expression, a torch.nn module or user
+code. Tried in this order:
 
 - `kink`: the point, or the method's stencil, touches a kink or pole of f;
 - `domain_edge`: the point is outside f's domain or on its edge;
-- `cancellation`: the derivative is much smaller than the terms it is computed from
-  (sum of |terms| of the symbolic derivative > CANCEL_RATIO x |f'|), and the error is
-  what rounding those terms costs (<= ROUND_ULPS * eps * sum|terms|);
-- `roundoff`: the error is explained by rounding: for a difference stencil
-  eps * sum|w_k| * |f| / h^n (evaluations of f rounded, divided by h^n); for other methods
-  ROUND_ULPS * eps * sum|terms| (or, with no symbolic form, ROUND_ULPS * eps *
-  max(|f'|, |f|/max(1,|x|))), or within the method's own error estimate;
-- `truncation`: the error is explained by the stencil's leading Taylor term
-  c * h^p * |f^(n+p)(x)|, with c from the stencil's exact weights;
-- `mismatch`: none of the above: a likely bug (a wrong backward, a wrong formula).
+- `roundoff`: explained by rounding: for a difference stencil eps * sum|w_k| * |f| / h^n
+  (evaluations of f rounded, divided by h^n, also when x + h rounds back to x); else
+  ROUND_ULPS * eps * |f'| (a few roundings of quantities the size of the result), or the
+  method's own error estimate;
+- `truncation`: explained by the stencil's leading Taylor terms c * h^p * |f^(n+p)(x)|;
+- precision lost in a correct formula, when the error is *precision-dependent* (the same
+  method at the same point in another dtype: in the narrower one the error is above its
+  noise floor and larger than in the wider one by more than sqrt(eps_narrow/eps_wide), so
+  it scales with the dtype's precision, as rounding does, and not with nothing, as a wrong
+  formula's does), or *absorbed* (the error is within the rounding of unit-size terms,
+  ROUND_ULPS * eps * max(1, |f|/max(1,|x|)), a scale above CANCEL_RATIO * |f'|, in every
+  dtype tried: the 1 in 1 - tanh^2 or 1 + erf), named by its symptom:
+  - `overflow`: the result is nan/inf (and f' is finite);
+  - `underflow`: the result or f' is below the dtype's smallest normal number;
+  - `complex_kernel`: the method evaluates f on complex input (the complex step cannot
+    cancel, so the loss is inside f's complex kernel);
+  - `cancellation`: the rest;
+- `overflow` also: a nan/inf result where |f| or |f'| is within a factor 1/eps of the
+  dtype's largest finite number;
+- `mismatch`: none of the above: the error does not scale with precision and no model
+  explains it, so the math is likely wrong (a wrong backward, a wrong formula).
 
-A model "explains" an error when error <= EXPLAIN_FACTOR x model. When the reference is
-itself an estimate (float64 Ridders for user code), errors within EXPLAIN_FACTOR x its
-uncertainty are not triaged: the reference cannot tell them apart. Pure: arrays in, labels out.
+A model "explains" an error when error <= EXPLAIN_FACTOR x model. Pure: arrays in, labels
+out; the evaluation in the other dtype is done by the study (harness.study.elementwise).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -30,20 +46,47 @@ import sympy as sp
 from harness.functions.numeric import derivative, evaluate
 from harness.methods.base import roundoff_factor, truncation_terms
 
-CLASSES = ("kink", "domain_edge", "cancellation", "roundoff", "truncation", "mismatch")
+CLASSES = ("kink", "domain_edge", "roundoff", "truncation", "cancellation", "underflow",
+           "overflow", "complex_kernel", "mismatch")
+# The precision-loss classes: a correct formula, evaluated in too few bits.
+PRECISION_LOSS = ("cancellation", "underflow", "overflow", "complex_kernel")
 NOISE_ULP = 4.0
 ROUND_ULPS = 16.0
 CANCEL_RATIO = 8.0
 EXPLAIN_FACTOR = 4.0
 
 
-def term_size(expr: sp.Expr | None, x: np.ndarray, n: int) -> np.ndarray | None:
-    """Sum of |additive terms| of d^n f/dx^n at x: the size of what gets cancelled."""
-    d = None if expr is None else derivative(expr, n, expand=True)
-    if d is None:
-        return None
-    terms = d.args if isinstance(d, sp.Add) else (d,)
-    return sum(np.abs(evaluate(t, x)) for t in terms)
+@dataclass(frozen=True)
+class DtypeRun:
+    """One evaluation of the method at the triaged points, in one dtype: its absolute
+    errors (inf where it returned nan/inf), its errors in ULPs of that dtype, its eps."""
+
+    abs_err: np.ndarray
+    ulp_err: np.ndarray
+    eps: float
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the classes are judged on, per point (None where a run has no such model)."""
+
+    run: DtypeRun
+    # |f'(x)| as computed (nan/inf kept), |f(x)|, |f'(x)| (the reference), and the run
+    # dtype's smallest normal and largest finite numbers.
+    df_abs: np.ndarray
+    f_abs: np.ndarray
+    ref_abs: np.ndarray
+    tiny: float
+    huge: float
+    x_abs: np.ndarray | None = None
+    # The difference stencil's round-off and truncation models, the method's estimate.
+    roundoff: np.ndarray | None = None
+    truncation: np.ndarray | None = None
+    estimate: np.ndarray | None = None
+    # The same method in the comparison dtype (float64, or float32 for a float64 run).
+    other: DtypeRun | None = None
+    # The method evaluates f on complex input (the complex step).
+    complex_input: bool = False
 
 
 def taylor_term(expr: sp.Expr | None, x: np.ndarray, order: int) -> np.ndarray | None:
@@ -70,36 +113,72 @@ def stencil_bounds(higher: Callable[[int], np.ndarray | None], f_abs: np.ndarray
     return roundoff, truncation
 
 
-def classify(abs_err: np.ndarray, ulp_err: np.ndarray, excluded: np.ndarray, ref: np.ndarray,
-             eps: float, terms: np.ndarray | None, roundoff: np.ndarray | None,
-             truncation: np.ndarray | None, estimate: np.ndarray | None,
-             ref_uncertainty: np.ndarray | None = None,
-             rounding_scale: np.ndarray | None = None) -> np.ndarray:
-    """Per point: '' (within the noise floor, or within what the reference can resolve)
-    or one of CLASSES."""
-    label = np.full(abs_err.shape, "", dtype=object)
+def precision_dependent(run: DtypeRun, other: DtypeRun | None) -> np.ndarray | None:
+    """Mask of errors that scale with the dtype's precision (see the module doc)."""
+    if other is None:
+        return None
+    narrow, wide = (run, other) if run.eps > other.eps else (other, run)
+    factor = math.sqrt(narrow.eps / wide.eps)
+    with np.errstate(invalid="ignore"):
+        return (narrow.ulp_err > NOISE_ULP) & (narrow.abs_err >= factor * wide.abs_err) \
+            & np.isfinite(wide.abs_err)
+
+
+def unit_scale(e: Evidence) -> np.ndarray:
+    """max(1, |f| / max(1, |x|)): the size of the terms a derivative formula is typically
+    assembled from (its constants, and f itself)."""
+    x_abs = np.ones_like(e.f_abs) if e.x_abs is None else np.maximum(1.0, e.x_abs)
+    return np.maximum(1.0, e.f_abs / x_abs)
+
+
+def absorbed(e: Evidence) -> np.ndarray:
+    """Mask of errors within the rounding of unit-size terms in every dtype tried, at
+    points where those terms are much larger than f' (a term absorbed by a larger one)."""
+    scale = unit_scale(e)
+    runs = [e.run] + ([e.other] if e.other is not None else [])
+    within = [r.abs_err <= EXPLAIN_FACTOR * ROUND_ULPS * r.eps * scale for r in runs]
+    return np.logical_and.reduce(within) & (scale > CANCEL_RATIO * e.ref_abs)
+
+
+def precision_loss_class(e: Evidence) -> np.ndarray:
+    """The symptom's name for each point, assuming precision was lost there."""
+    name = np.full(e.df_abs.shape, "complex_kernel" if e.complex_input else "cancellation",
+                   dtype=object)
+    name[(e.ref_abs < e.tiny) | (e.df_abs < e.tiny)] = "underflow"
+    name[~np.isfinite(e.df_abs)] = "overflow"
+    return name
+
+
+def classify(excluded: np.ndarray, limited: np.ndarray, e: Evidence) -> np.ndarray:
+    """Per point: '' (within the noise floor, excluded for another reason, or not resolved
+    by the reference) or one of CLASSES."""
+    label = np.full(excluded.shape, "", dtype=object)
     label[(excluded == "kink") | (excluded == "stencil")] = "kink"
     label[excluded == "domain"] = "domain_edge"
-    todo = (excluded == "") & ~(ulp_err <= NOISE_ULP)  # NaN errors are triaged too
-    if ref_uncertainty is not None:
-        todo &= ~(abs_err <= EXPLAIN_FACTOR * ref_uncertainty)
-    scale = terms if terms is not None else rounding_scale
-    rounding = None if scale is None else ROUND_ULPS * eps * scale
-    cancelled = None if terms is None else \
-        (abs_err <= rounding) & (terms > CANCEL_RATIO * np.abs(ref))
-    checks = (("cancellation", cancelled),
-              ("roundoff", _within(abs_err, [rounding, roundoff, estimate])),
-              ("truncation", _within(abs_err, [truncation])))
-    if roundoff is not None:
+    todo = (excluded == "") & ~(e.run.ulp_err <= NOISE_ULP) & ~limited  # nan errors too
+    df_finite = np.isfinite(e.df_abs)
+    if e.roundoff is not None:
         # The step rounded away (x + h == x): 0/0 is round-off taken to its limit.
-        step_lost = todo & ~np.isfinite(abs_err) & np.isinf(roundoff)
+        step_lost = todo & ~df_finite & np.isinf(e.roundoff)
         label[step_lost] = "roundoff"
         todo &= ~step_lost
-    for name, mask in checks:
-        if mask is not None:
-            hit = todo & mask
-            label[hit] = name
-            todo &= ~hit
+    dependent = precision_dependent(e.run, e.other)
+    lost = absorbed(e) | (dependent if dependent is not None else False)
+    loss_name = precision_loss_class(e)
+    near_max = ~df_finite & (np.maximum(e.f_abs, e.ref_abs) >= e.huge * e.run.eps)
+    checks = (
+        (_within(e.run.abs_err, [ROUND_ULPS * e.run.eps * e.ref_abs, e.roundoff, e.estimate]),
+         "roundoff"),
+        (_within(e.run.abs_err, [e.truncation]), "truncation"),
+        (lost, loss_name),
+        (near_max, "overflow"),
+    )
+    for mask, name in checks:
+        if mask is None:
+            continue
+        hit = todo & mask
+        label[hit] = name[hit] if isinstance(name, np.ndarray) else name
+        todo &= ~hit
     label[todo] = "mismatch"
     return label
 
@@ -110,13 +189,8 @@ def _within(abs_err: np.ndarray, models: list[np.ndarray | None]) -> np.ndarray 
     if not present:
         return None
     bound = np.max(np.stack([np.abs(m) for m in present]), axis=0)
-    return abs_err <= EXPLAIN_FACTOR * bound
-
-
-def magnitude(ref: np.ndarray, f: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Rounding scale when f has no symbolic form: max(|f'|, |f| / max(1, |x|)), the size of
-    the quantities a derivative of f is typically assembled from."""
-    return np.maximum(np.abs(ref), np.abs(f) / np.maximum(1.0, np.abs(x)))
+    with np.errstate(invalid="ignore"):
+        return abs_err <= EXPLAIN_FACTOR * bound
 
 
 def counts(labels: np.ndarray) -> dict:
