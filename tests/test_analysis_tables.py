@@ -35,6 +35,29 @@ def test_error_vs_best_of_an_exact_row_is_one_for_exact_variants_and_inf_for_the
         "autograd": 1.0, "loop": 1.0, "finite": float("inf")}
 
 
+def test_a_cell_without_a_result_has_no_ratio_even_in_an_exact_row():
+    # relu: autograd and finite are exact; complex_step is unsupported (no ok record), so
+    # its cell is missing, not infinitely worse.
+    rows = pd.DataFrame([record("autograd", fn="relu", max_abs_err=0.0),
+                         record("finite", fn="relu", max_abs_err=0.0),
+                         {**record("complex_step", fn="relu"), "status": "unsupported"},
+                         record("complex_step", max_abs_err=2e-16),
+                         record("autograd", max_abs_err=1e-16)])
+    ratios = error_vs_best(rows)
+    assert ratios.loc[("relu", "float64"), "autograd"] == 1.0
+    assert pd.isna(ratios.loc[("relu", "float64"), "complex_step"])
+    assert ratios.loc[("sin", "float64"), "complex_step"] == 2.0
+
+
+def test_accuracy_pivot_carries_the_count_of_points_with_no_correct_digit():
+    rows = pd.DataFrame([record("autograd", n_wrong=0), record("finite", n_wrong=37)])
+    table = accuracy_table(rows)
+    assert table.loc[("sin", "float64"), ("finite", "n_wrong")] == 37
+    # Records written before n_wrong existed still pivot.
+    assert "n_wrong" not in accuracy_table(pd.DataFrame([record("autograd")])).columns \
+        .get_level_values("metric")
+
+
 def test_variant_labels_name_only_the_parameters_that_vary_within_a_method():
     rows = pd.DataFrame([
         record("finite", method_params='{"scheme": "central", "h": 1e-05}'),

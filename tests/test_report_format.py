@@ -23,20 +23,41 @@ def test_ratios_read_as_plain_numbers_up_to_a_million():
 
 RECORD = {"fn": "sin", "method": "finite", "dtype": "float32", "device": "cpu", "n": 2000,
           "status": "ok", "max_abs_err": 3.66e-4, "median_ulp": 1204.5, "max_ulp": 6.1e3,
-          "pass_rate": 0.8125, "n_nonfinite": 0, "n_checked": 2000, "time_median_s": 1e-3,
-          "points_per_s": 2e6, "cost_vs_forward": 21.6}
+          "rel_pass_rate": 0.8125, "rtol": 1.3e-6, "n_nonfinite": 0, "n_wrong": 0,
+          "n_reference_limited": 0, "n_uncertified": 0, "n_checked": 2000,
+          "time_median_s": 1e-3, "points_per_s": 2e6, "cost_vs_forward": 21.6}
 
 
 def test_a_runs_summary_line_names_it_and_gives_its_numbers():
     assert summary_line(RECORD) == (
         "sin | finite | float32 | cpu | n=2000: max |err| 0.000366, median 1.2e+03 ULP, "
-        "max 6.1e+03 ULP, pass 81.25%; 2e+06 points/s, 21.6x the forward pass")
+        "max 6.1e+03 ULP, pass 81.25% (rel ≤ 1.3e-06); 2e+06 points/s, 21.6x the forward pass")
+
+
+def test_a_second_derivative_says_so_in_the_summary_line():
+    assert summary_line({**RECORD, "order": 2}).startswith("sin f'' | finite | float32 |")
+    assert summary_line({**RECORD, "order": 1}).startswith("sin | finite | float32 |")
 
 
 def test_a_headline_says_how_many_points_were_non_finite_and_why_a_run_failed():
     assert headline({**RECORD, "n_nonfinite": 3, "time_median_s": math.nan}) == (
-        "max |err| 0.000366, median 1.2e+03 ULP, max 6.1e+03 ULP, pass 81.25%, "
+        "max |err| 0.000366, median 1.2e+03 ULP, max 6.1e+03 ULP, pass 81.25% (rel ≤ 1.3e-06), "
         "3 of 2000 points non-finite")
     assert headline({"status": "unsupported", "status_reason": "complex_step: relu is not "
                                                                "analytic"}) == \
         "status unsupported: complex_step: relu is not analytic"
+
+
+def test_a_headline_names_wrong_reference_limited_and_uncertified_points_when_there_are_any():
+    record = {**RECORD, "n_wrong": 7, "n_reference_limited": 12, "n_uncertified": 2,
+              "time_median_s": math.nan}
+    assert headline(record) == (
+        "max |err| 0.000366, median 1.2e+03 ULP, max 6.1e+03 ULP, pass 81.25% (rel ≤ 1.3e-06), "
+        "7 wrong (no correct digit), 12 reference-limited, 2 uncertified (excluded)")
+
+
+def test_a_run_whose_every_point_is_reference_limited_shows_dashes_not_numbers():
+    record = {**RECORD, "median_ulp": math.nan, "max_ulp": math.nan, "rel_pass_rate": math.nan,
+              "n_reference_limited": 2000, "time_median_s": math.nan}
+    assert headline(record) == ("max |err| 0.000366, median — ULP, max — ULP, pass — "
+                                "(rel ≤ 1.3e-06), 2000 reference-limited")

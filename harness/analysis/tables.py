@@ -111,12 +111,14 @@ def pivot(ok: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return table.reindex(columns=pd.MultiIndex.from_tuples(columns, names=["variant", "metric"]))
 
 
-ACCURACY_METRICS = ["max_abs_err", "median_ulp", "n_nonfinite"]
+ACCURACY_METRICS = ["max_abs_err", "median_ulp", "n_nonfinite", "n_wrong"]
 
 
 def accuracy_table(records: pd.DataFrame) -> pd.DataFrame:
-    """max_abs_err, median_ulp (and n_nonfinite) per (fn, dtype, ...) x method variant."""
-    return pivot(successful(records), ACCURACY_METRICS)
+    """max_abs_err, median_ulp, n_nonfinite and n_wrong (points with no correct digit) per
+    (fn, dtype, ...) x method variant (records written before n_wrong existed lack it)."""
+    ok = successful(records)
+    return pivot(ok, [m for m in ACCURACY_METRICS if m in ok.columns])
 
 
 def timed(records: pd.DataFrame) -> pd.DataFrame:
@@ -137,7 +139,8 @@ def error_vs_best(records: pd.DataFrame) -> pd.DataFrame:
 
     A variant that returned non-finite values at some points scores inf: its max |error|
     covers only the points that survived, so it cannot be the most accurate. When the
-    best error is exactly 0, an exact variant scores 1 and the others inf.
+    best error is exactly 0, an exact variant scores 1 and the others inf. A cell with no
+    record (unsupported, failed, not in the sweep) stays NaN.
     """
     table = accuracy_table(records)
     if table.empty:
@@ -149,7 +152,7 @@ def error_vs_best(records: pd.DataFrame) -> pd.DataFrame:
     ratio = err.div(best.where(best > 0), axis=0)
     exact = best == 0
     ratio.loc[exact] = err.loc[exact].map(lambda e: 1.0 if e == 0 else math.inf)
-    return ratio
+    return ratio.mask(err.isna())
 
 
 def per_point_slowdown(records: pd.DataFrame, baseline: str = "autograd") -> pd.DataFrame:

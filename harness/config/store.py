@@ -7,6 +7,7 @@ import typing
 from dataclasses import field
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from harness.config.schema import DEVICES, Config, DeviceConf, DtypeConf, FnConf
 from harness.dtypes import DTYPES
@@ -24,8 +25,15 @@ def method_conf_class(method: Method) -> type:
                                       [("name", str, field(default=method.name)), *params])
 
 
+def order_suffix(order) -> str:
+    """'' for the first derivative, '_order2' for the second: run folders name the order."""
+    return "" if int(order) == 1 else f"_order{int(order)}"
+
+
 def register_configs() -> None:
-    """Fill Hydra's ConfigStore from the registries (idempotent)."""
+    """Fill Hydra's ConfigStore from the registries, and the resolver run folders' names
+    use (idempotent)."""
+    OmegaConf.register_new_resolver("dydx_order", order_suffix, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     for name in FUNCTIONS.names():

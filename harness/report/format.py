@@ -60,8 +60,7 @@ def accuracy_text(record: dict) -> str:
     what it seems: wrong points, reference-limited and uncertified ones, non-finite ones."""
     text = (f"max |err| {fmt(record['max_abs_err'])}, median {fmt(record['median_ulp'])} ULP, "
             f"max {fmt(record['max_ulp'])} ULP, "
-            f"pass {fmt(100 * record.get('rel_pass_rate', math.nan), 4)}% "
-            f"(rel ≤ {fmt(record.get('rtol'))})")
+            f"pass {_percent(record.get('rel_pass_rate'))} (rel ≤ {fmt(record.get('rtol'))})")
     for column, words in HEADLINE_COUNTS:
         if record.get(column):
             text += f", {record[column]} {words}"
@@ -69,6 +68,10 @@ def accuracy_text(record: dict) -> str:
         # The error statistics leave these out: say so, or a dead step looks perfect.
         text += f", {record['n_nonfinite']} of {record.get('n_checked')} points non-finite"
     return text
+
+
+def _percent(share) -> str:
+    return "—" if is_missing(share) else f"{fmt(100 * share, 4)}%"
 
 
 def headline(record: dict) -> str:

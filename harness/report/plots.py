@@ -7,28 +7,53 @@ import torch
 from matplotlib.figure import Figure
 
 from harness.dtypes import DTYPES
+from harness.report.format import derivative_name, subject
 
 
 
 def _title(record: dict) -> str:
     step = f", {record['scheme']} h={record['h']:.3g}" if record.get("scheme") else ""
-    return f"{record['fn']} — {record['method']}{step} — {record['dtype']} on {record['device']}"
+    return f"{subject(record)} — {record['method']}{step} — {record['dtype']} on {record['device']}"
+
+
+def _verdict(points: pd.DataFrame, name: str) -> np.ndarray:
+    """Mask of points with that verdict (none, for points tables written before verdicts)."""
+    if "verdict" not in points.columns:
+        return np.zeros(len(points), dtype=bool)
+    return (points["verdict"] == name).to_numpy()
+
+
+def _at_top(ax, x, marker: str, label: str) -> None:
+    """Failures drawn along the top edge of the axes, where nothing can mistake them for
+    small values (x in data, y in axes coordinates)."""
+    ax.plot(x, np.full(len(x), 0.97), marker, color="tab:red", ms=7, ls="",
+            transform=ax.get_xaxis_transform(), clip_on=False, label=label)
 
 
 def derivative_figure(points: pd.DataFrame, record: dict) -> Figure:
-    """The tutorial's picture: f, the computed f' and the reference f' over x."""
+    """The tutorial's picture: f, the computed f' and the reference f' over x (f'' for a
+    second-derivative study); nan/inf results and results with no correct digit marked."""
+    d = derivative_name(record.get("order", 1))
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(points["x"], points["f"], color="0.35", lw=1.5, label="f(x)")
     ax.plot(points["x"], points["df_ref"], color="tab:blue", lw=3, alpha=0.45,
-            label=f"f'(x) reference ({record['reference']})")
+            label=f"{d}(x) reference ({record['reference']})")
     ax.plot(points["x"], points["df"], color="tab:orange", lw=1, ls="--",
-            label=f"f'(x) by {record['method']}")
+            label=f"{d}(x) by {record['method']}")
     excluded = points[points["excluded"] != ""]
     if len(excluded):
         ax.plot(excluded["x"], excluded["df"], "x", color="tab:red", ms=6,
                 label=f"excluded ({len(excluded)})")
+    wrong = points[_verdict(points, "wrong")]
+    if len(wrong):
+        ax.plot(wrong["x"], wrong["df"], "o", mfc="none", color="tab:red", ms=5,
+                label=f"no correct digit ({len(wrong)})")
+    bad = points[(points["excluded"] == "") & ~np.isfinite(points["df"])]
+    if len(bad):
+        _at_top(ax, bad["x"], "v", f"nan/inf result ({len(bad)}), marked at the top")
     ax.set_xlabel("x")
+    ax.set_ylabel(f"f(x), {d}(x)")
     ax.set_title(_title(record))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
@@ -36,27 +61,56 @@ def derivative_figure(points: pd.DataFrame, record: dict) -> Figure:
 
 
 def error_figure(points: pd.DataFrame, record: dict) -> Figure:
-    """|error| against x on a log scale, with the dtype's epsilon (and eps*|f'|) marked."""
+    """|error| against x on a log scale, with the dtype's epsilon (and eps*|f'|) and the
+    reference's uncertainty marked. Failures are drawn as failures: nan/inf results along
+    the top edge, results with no correct digit in red; errors the reference cannot
+    resolve in gray; exact results at the bottom, each with its count in the legend."""
+    d = derivative_name(record.get("order", 1))
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.add_subplot()
     used = points[points["excluded"] == ""]
-    err = used["abs_err"].to_numpy()
-    # Exact zeros cannot sit on a log axis: draw them at the bottom, said in the legend.
-    floor = np.nanmin(err[err > 0]) / 10 if np.any(err > 0) else 1e-20
+    err = used["abs_err"].to_numpy(dtype=float)
+    finite = np.isfinite(used["df"].to_numpy(dtype=float)) & np.isfinite(err)
+    positive = err[finite & (err > 0)]
+    floor = positive.min() / 10 if positive.size else 1e-20
     shown = np.where(err > 0, err, floor)
-    n_zero = int(np.sum(err == 0))
-    ax.semilogy(used["x"], shown, ".", ms=2, color="tab:orange",
+    wrong, limited = _verdict(used, "wrong"), _verdict(used, "reference_limited")
+    plain = finite & ~wrong & ~limited
+    n_zero = int(np.sum(plain & (err == 0)))
+    ax.semilogy(used["x"][plain], shown[plain], ".", ms=2, color="tab:orange",
                 label=f"|error| ({n_zero} exact, drawn at the bottom)" if n_zero else "|error|")
+    for mask, style, color, label in (
+            (wrong, "o", "tab:red", f"no correct digit, |error| ≥ |{d}| ({int(wrong.sum())})"),
+            (limited & finite, ".", "0.6",
+             f"within the reference's uncertainty ({int(limited.sum())})")):
+        if mask.any():
+            ax.semilogy(used["x"][mask], shown[mask], style, ms=4, mfc="none", color=color,
+                        label=label)
+    if (~finite).any():
+        _at_top(ax, used["x"][~finite], "x", f"nan/inf result ({int((~finite).sum())}), "
+                                              f"marked at the top")
+    _reference_band(ax, used, floor)
     eps = torch.finfo(DTYPES[record["dtype"]]).eps
     ax.axhline(eps, color="tab:green", ls="--", lw=1, label=f"eps({record['dtype']}) = {eps:.2e}")
     ax.semilogy(used["x"], np.maximum(eps * np.abs(used["df_ref"]), floor), color="tab:green",
-                lw=0.8, alpha=0.6, label="eps·|f'(x)| (one rounding of the result)")
+                lw=0.8, alpha=0.6, label=f"eps·|{d}(x)| (one rounding of the result)")
     ax.set_xlabel("x")
-    ax.set_ylabel("|f'(x) - reference|")
+    ax.set_ylabel(f"|{d}(x) - reference|")
     ax.set_title(_title(record))
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="best", fontsize="small")
     return fig
+
+
+def _reference_band(ax, used: pd.DataFrame, floor: float) -> None:
+    """The reference's own uncertainty (Arb's bound, Ridders' estimate), where it has one
+    that shows on the axes."""
+    if "df_ref_uncertainty" not in used.columns:
+        return
+    bound = used["df_ref_uncertainty"].to_numpy(dtype=float)
+    if np.any(bound >= floor):
+        ax.semilogy(used["x"], np.maximum(bound, floor), color="tab:purple", lw=0.8,
+                    label="reference uncertainty")
 
 
 # --- sweep figures ------------------------------------------------------------------------
@@ -107,8 +161,8 @@ def _stepsize_legend(schemes: list[str], with_autograd: bool) -> list:
         Line2D([], [], color=gray, ls="--", label="model C·h^p + eps·|f|/h (scheme's color)"),
         Line2D([], [], color=gray, ls="", marker="*", ms=12, mec="black", label="measured best h"),
         Line2D([], [], color=gray, ls="", marker="D", ms=7, mfc="white", label="predicted optimum h*"),
-        Line2D([], [], color=gray, ls="", marker="o", ms=5, mfc="none",
-               label="some x + h rounded to x (non-finite points)"),
+        Line2D([], [], color=gray, ls="", marker="x", ms=6,
+               label="nan/inf at some points (x + h rounded to x), marked at the top"),
     ]
     if with_autograd:
         handles.append(Line2D([], [], color=gray, ls=":", lw=1.2, label="autograd max |error|"))
@@ -128,7 +182,8 @@ def _stepsize_panel(ax, rows: pd.DataFrame, dtype: str, schemes: list[str], mode
         marker = SCHEME_MARKERS.get(scheme, "o")
         ax.loglog(clean["h"], clean["max_abs_err"], "-", marker=marker, color=color, ms=4, lw=1,
                   mfc="none" if scheme == "forward" else color)
-        ax.loglog(dirty["h"], dirty["max_abs_err"], marker, ms=5, mfc="none", color=color)
+        ax.plot(dirty["h"], np.full(len(dirty), 0.97), "x", ms=6, color=color,
+                transform=ax.get_xaxis_transform(), clip_on=False)
         shown += list(clean["max_abs_err"])
         model = models.get((dtype, scheme))
         if model is not None:
@@ -147,7 +202,8 @@ def _stepsize_panel(ax, rows: pd.DataFrame, dtype: str, schemes: list[str], mode
     if shown.size:
         ax.set_ylim(shown.min() / 10, shown.max() * 10)
     ax.set_xlabel("step h")
-    ax.set_ylabel("max |f'(x) - reference| over the grid")
+    d = derivative_name(rows["order"].iloc[0] if "order" in rows.columns else 1)
+    ax.set_ylabel(f"max |{d}(x) - reference| over the grid")
     ax.set_title(dtype)
     ax.grid(alpha=0.3, which="both")
 

@@ -41,19 +41,26 @@ def matrix_block(table: pd.DataFrame, cell, note: str) -> Table:
     return Table(names + tuple(variants), rows, note)
 
 
-def accuracy_block(table: pd.DataFrame) -> Table:
-    def cell(row, v) -> str:
-        err, ulp, bad = row.get((v, "max_abs_err")), row.get((v, "median_ulp")), \
-            row.get((v, "n_nonfinite"))
-        if is_missing(err):
-            return "—"
-        text = f"{fmt(err)} · {fmt(ulp)} ULP"
-        return text + (f" · {int(bad)} non-finite" if not is_missing(bad) and bad > 0 else "")
+def accuracy_cell(row, v) -> str:
+    """One run's accuracy in a pivot: failures first (nan/inf results, points with no
+    correct digit), then max |error| and median ULP over the finite results; '—' where
+    the sweep has no result (unsupported, failed, not run)."""
+    err, ulps = row.get((v, "max_abs_err")), row.get((v, "median_ulp"))
+    if is_missing(err) and is_missing(row.get((v, "n_nonfinite"))):
+        return "—"
+    marks = [f"✗ {int(row[(v, column)])} {words}"
+             for column, words in (("n_nonfinite", "nan/inf"), ("n_wrong", "wrong"))
+             if not is_missing(row.get((v, column))) and row[(v, column)] > 0]
+    return " · ".join(marks + [f"{fmt(err)} · {fmt(ulps)} ULP"])
 
-    return matrix_block(table, cell,
+
+def accuracy_block(table: pd.DataFrame) -> Table:
+    return matrix_block(table, accuracy_cell,
                         "Cells: max |error| over the checked points · median error in ULPs of "
-                        "the dtype (· points where the method returned nan/inf, left out of "
-                        "both). — : not in this sweep (or failed).")
+                        "the dtype; led by ✗ N nan/inf (points where the method returned "
+                        "nan/inf, left out of both numbers) and ✗ N wrong (points with no "
+                        "correct digit, |error| ≥ |f'|) when there are any. — : no result "
+                        "(unsupported, failed, or not in this sweep).")
 
 
 def throughput_block(table: pd.DataFrame, parallel: pd.DataFrame) -> Table:
@@ -70,8 +77,13 @@ def throughput_block(table: pd.DataFrame, parallel: pd.DataFrame) -> Table:
     return matrix_block(table, cell, note)
 
 
-def ratio_block(table: pd.DataFrame) -> Table:
+def ratio_block(table: pd.DataFrame, nonfinite: pd.DataFrame) -> Table:
+    """Each variant's max |error| over the row's best; a variant with nan/inf results is
+    marked as the failure it is, not given a ratio; '—' where there is no result."""
     def cell(row, v) -> str:
+        bad = nonfinite.get(v, {}).get(row.name, 0) if not nonfinite.empty else 0
+        if not is_missing(bad) and bad > 0:
+            return f"✗ {int(bad)} nan/inf"
         return fmt_ratio(row.get((v, "ratio")))
 
     framed = table.copy()
@@ -79,8 +91,9 @@ def ratio_block(table: pd.DataFrame) -> Table:
                                                names=["variant", "metric"])
     return matrix_block(framed, cell,
                         "Each variant's max |error| divided by the smallest in its row: 1× is "
-                        "the best available here; ∞: non-finite results at some points, or "
-                        "inexact where another variant is exact.")
+                        "the best available here; ∞: inexact where another variant is exact; "
+                        "✗ N nan/inf: the variant returned nan/inf at N points, so it has no "
+                        "ratio; —: no result (unsupported, failed, or not in this sweep).")
 
 
 @dataclass(frozen=True)
@@ -135,8 +148,10 @@ def accuracy_section(records: pd.DataFrame, folder: Path) -> tuple[list[Block], 
     if accuracy.empty:
         return [], {}
     ratios = t.error_vs_best(records)
+    nonfinite = accuracy.xs("n_nonfinite", axis=1, level="metric")
     blocks: list[Block] = [Heading("Accuracy"), accuracy_block(accuracy),
-                           Heading("Error relative to the best available", 3), ratio_block(ratios)]
+                           Heading("Error relative to the best available", 3),
+                           ratio_block(ratios, nonfinite)]
     return blocks, {"accuracy": accuracy, "error_vs_best": ratios}
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from harness.dtypes import facts
+from harness.methods.base import roundoff_factor
 from harness.methods.differences import stencil
 from harness.study import triage
 from harness.study.grid import check_indices, make_grid
@@ -136,11 +137,22 @@ def higher_derivative(study: Study, x64: np.ndarray) -> Callable[[int], np.ndarr
     return lambda m: stencil(f64, x, n=m, accuracy=2).abs().numpy()
 
 
-def dtype_run(df: np.ndarray, ref: Reference, dtype: torch.dtype) -> triage.DtypeRun:
-    """Errors of one evaluation against the reference at the x it saw (inf where the
-    method returned nan/inf)."""
+def dtype_run(study: Study, x: torch.Tensor, df: np.ndarray, ref: Reference,
+              dtype: torch.dtype) -> triage.DtypeRun:
+    """Errors of one evaluation at x (in `dtype`) against the reference there (inf where the
+    method returned nan/inf), with the method's stencil gain."""
     err = np.where(np.isfinite(df), abs_error(df, ref.hi, ref.lo), np.inf)
-    return triage.DtypeRun(err, err / ulp(ref.hi, dtype), facts(dtype).eps)
+    return triage.DtypeRun(err, err / ulp(ref.hi, dtype), facts(dtype).eps,
+                           stencil_gain(study, x))
+
+
+def stencil_gain(study: Study, x: torch.Tensor) -> np.ndarray | None:
+    """sum|w_k| / h^n of a difference method's stencil at x (None for other methods)."""
+    if study.method.model is None:
+        return None
+    step, offsets = study.method.model(x, n=study.order, **study.params)
+    with np.errstate(divide="ignore"):
+        return roundoff_factor(study.order, offsets) / np.abs(_numpy(step)) ** study.order
 
 
 def comparison_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -150,7 +162,7 @@ def comparison_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def other_dtype_run(study: Study, x64: np.ndarray, todo: np.ndarray) -> triage.DtypeRun | None:
     """The same method at the points in `todo`, in the comparison dtype (at x rounded to
-    it), against the reference there; nan/inf elsewhere. None when it cannot run."""
+    it), against the reference there; nan elsewhere. None when it cannot run."""
     s, other = study, comparison_dtype(study.dtype)
     if not todo.any() or s.method.supports(s.subject, other, s.device, s.order, **s.params):
         return None
@@ -164,21 +176,30 @@ def other_dtype_run(study: Study, x64: np.ndarray, todo: np.ndarray) -> triage.D
     conf = s.reference
     ref = function_reference(s.subject, _numpy(x), s.order, conf.dps,
                              Path(conf.cache_dir) if conf.cache_dir else None)
-    part = dtype_run(values, ref, other)
-    err, ulps = np.full(x64.shape, np.nan), np.full(x64.shape, np.nan)
-    err[todo], ulps[todo] = part.abs_err, part.ulp_err
-    return triage.DtypeRun(err, ulps, part.eps)
+    part = dtype_run(s, x, values, ref, other)
+    return triage.DtypeRun(*(_spread(a, todo) for a in (part.abs_err, part.ulp_err)),
+                           part.eps, None if part.gain is None else _spread(part.gain, todo))
+
+
+def _spread(values: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """values at the True positions of `where`, nan elsewhere."""
+    out = np.full(where.shape, np.nan)
+    out[where] = values
+    return out
 
 
 def stencil_models(study: Study, x: torch.Tensor, points: pd.DataFrame):
-    """(roundoff, truncation) of a difference method's stencil, or (None, None)."""
+    """(roundoff, truncation) of a difference method's stencil, or (None, None). The
+    round-off scale is the largest |f| the stencil evaluates (in float64)."""
     if study.method.model is None:
         return None, None
     x64, n = points["x"].to_numpy(), study.order
     step, offsets = study.method.model(x, n=n, **study.params)
     step = _numpy(step)
-    f_abs = np.abs(points["f"].to_numpy()) + np.abs(points["df_ref"].to_numpy()) \
-        * np.abs(step) * max(offsets)
+    f64 = study.subject.callable_for(torch.float64, "cpu")
+    with torch.no_grad():
+        f_abs = np.max([np.abs(_numpy(f64(torch.tensor(x64 + k * step)))) for k in offsets],
+                       axis=0)
     return triage.stencil_bounds(higher_derivative(study, x64), f_abs, n,
                                  facts(study.dtype).eps, step, offsets)
 
@@ -188,7 +209,7 @@ def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
     """Class of each point's error (see harness.study.triage)."""
     x64, df = points["x"].to_numpy(), points["df"].to_numpy()
     ref = Reference(points["df_ref"].to_numpy(), points["df_ref_lo"].to_numpy(), "")
-    run = dtype_run(df, ref, study.dtype)
+    run = dtype_run(study, x, df, ref, study.dtype)
     excluded = points["excluded"].to_numpy()
     limited = (points["verdict"] == "reference_limited").to_numpy()
     todo = (excluded == "") & ~(run.ulp_err <= triage.NOISE_ULP) & ~limited

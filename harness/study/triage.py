@@ -14,15 +14,18 @@ code. Tried in this order:
   ROUND_ULPS * eps * |f'| (a few roundings of quantities the size of the result), or the
   method's own error estimate;
 - `truncation`: explained by the stencil's leading Taylor terms c * h^p * |f^(n+p)(x)|;
-- precision lost in a correct formula, when the error is *precision-dependent* (the same
-  method at the same point in another dtype: in the narrower one the error is above its
-  noise floor and larger than in the wider one by more than sqrt(eps_narrow/eps_wide), so
-  it scales with the dtype's precision, as rounding does, and not with nothing, as a wrong
-  formula's does), or *absorbed* (the error is within the rounding of unit-size terms,
-  ROUND_ULPS * eps * max(1, |f|/max(1,|x|)), a scale above CANCEL_RATIO * |f'|, in every
-  dtype tried: the 1 in 1 - tanh^2 or 1 + erf), named by its symptom:
+- precision lost in a correct formula, when the error is
+  *precision-dependent*: the same method at the same point in another dtype (float64, or
+  float32 for a float64 run) shows it scaling with the dtype's precision, as rounding does
+  (in the narrower dtype it is above its noise floor and larger by more than
+  sqrt(eps_narrow / eps_wide)), where a wrong formula's error does not change; or
+  *absorbed*: within EXPLAIN_FACTOR x ROUND_ULPS x eps x S in every dtype tried, S the
+  size of the terms a formula is typically built from (unit_scale: 1, |x|, 1/|x|,
+  |f|/max(1,|x|)) when S > CANCEL_RATIO x |f'| (a difference stencil multiplies by its
+  gain sum|w_k|/h^n: f itself was computed from such terms). Named by its symptom:
   - `overflow`: the result is nan/inf (and f' is finite);
-  - `underflow`: the result or f' is below the dtype's smallest normal number;
+  - `underflow`: f', or the (non-zero) result, is below the dtype's smallest normal
+    number (a result of exactly 0 where f' is normal is `cancellation`: lost entirely);
   - `complex_kernel`: the method evaluates f on complex input (the complex step cannot
     cancel, so the loss is inside f's complex kernel);
   - `cancellation`: the rest;
@@ -59,11 +62,13 @@ EXPLAIN_FACTOR = 4.0
 @dataclass(frozen=True)
 class DtypeRun:
     """One evaluation of the method at the triaged points, in one dtype: its absolute
-    errors (inf where it returned nan/inf), its errors in ULPs of that dtype, its eps."""
+    errors (inf where it returned nan/inf), its errors in ULPs of that dtype, its eps, and
+    for a difference stencil its gain sum|w_k| / h^n (what it multiplies f's rounding by)."""
 
     abs_err: np.ndarray
     ulp_err: np.ndarray
     eps: float
+    gain: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -125,18 +130,25 @@ def precision_dependent(run: DtypeRun, other: DtypeRun | None) -> np.ndarray | N
 
 
 def unit_scale(e: Evidence) -> np.ndarray:
-    """max(1, |f| / max(1, |x|)): the size of the terms a derivative formula is typically
-    assembled from (its constants, and f itself)."""
-    x_abs = np.ones_like(e.f_abs) if e.x_abs is None else np.maximum(1.0, e.x_abs)
-    return np.maximum(1.0, e.f_abs / x_abs)
+    """max(1, |x|, 1/|x|, |f| / max(1, |x|)): the size of the terms f and its derivative
+    are typically assembled from: constants (the 1 in 1 + erf), x (in x * sigmoid(x)), 1/x
+    (a removable singularity computed by dividing by x, as in sin(pi x)/(pi x)), f itself."""
+    x_abs = np.zeros_like(e.f_abs) if e.x_abs is None else e.x_abs
+    with np.errstate(divide="ignore"):
+        inverse = np.where(x_abs > 0, 1 / x_abs, 1.0)
+    return np.maximum.reduce([np.ones_like(x_abs), x_abs, inverse,
+                              e.f_abs / np.maximum(1.0, x_abs)])
 
 
 def absorbed(e: Evidence) -> np.ndarray:
-    """Mask of errors within the rounding of unit-size terms in every dtype tried, at
-    points where those terms are much larger than f' (a term absorbed by a larger one)."""
+    """Mask of errors within the rounding of unit-size terms (times a stencil's gain, for
+    a difference method: f itself was computed from them) in every dtype tried, at points
+    where those terms are much larger than f' (a term absorbed by a larger one)."""
     scale = unit_scale(e)
     runs = [e.run] + ([e.other] if e.other is not None else [])
-    within = [r.abs_err <= EXPLAIN_FACTOR * ROUND_ULPS * r.eps * scale for r in runs]
+    within = [r.abs_err <= EXPLAIN_FACTOR * r.eps * scale
+              * (ROUND_ULPS if r.gain is None else np.maximum(ROUND_ULPS, r.gain))
+              for r in runs]
     return np.logical_and.reduce(within) & (scale > CANCEL_RATIO * e.ref_abs)
 
 
@@ -144,7 +156,7 @@ def precision_loss_class(e: Evidence) -> np.ndarray:
     """The symptom's name for each point, assuming precision was lost there."""
     name = np.full(e.df_abs.shape, "complex_kernel" if e.complex_input else "cancellation",
                    dtype=object)
-    name[(e.ref_abs < e.tiny) | (e.df_abs < e.tiny)] = "underflow"
+    name[(e.ref_abs < e.tiny) | ((e.df_abs < e.tiny) & (e.df_abs > 0))] = "underflow"
     name[~np.isfinite(e.df_abs)] = "overflow"
     return name
 
