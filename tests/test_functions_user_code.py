@@ -25,6 +25,23 @@ def test_user_function_without_derivative_uses_ridders_with_uncertainty(run):
     assert outcome.record["norm_rel_err"] < 1e-12
 
 
+def test_a_correct_cube_as_user_code_has_no_absurd_ulp_headline(run):
+    # float64 Ridders cannot resolve float64 autograd's errors (its uncertainty is ~1e-13
+    # relative): every point is reference-limited, and the ULP headline says "—" instead
+    # of 2.8e298 ULPs at x = -2.1e-13, where Ridders' reference is 0 +/- 5e-21.
+    from harness.report.format import headline
+
+    record = run(*user("cube")).record
+    assert record["n_reference_limited"] == record["n_used"] == 2000
+    assert np.isnan(record["max_ulp"]) and np.isnan(record["median_ulp"])
+    assert headline(record).endswith(
+        "median — ULP, max — ULP, pass — (rel ≤ 1e-07), 2000 reference-limited")
+    # In float32 the same reference resolves the method's errors: about a ULP.
+    record32 = run(*user("cube"), "dtype=float32").record
+    assert record32["max_ulp"] <= 2.0 and record32["n_wrong"] == 0
+    assert record32["n_reference_limited"] <= 1  # the point where Ridders gives 0 +/- ...
+
+
 @pytest.mark.parametrize("target,message", [
     ("nonsense", "fn.target must look like package.module:function, got 'nonsense'"),
     ("no_such_module_xyz:f", "fn.target: cannot import module 'no_such_module_xyz': No module named 'no_such_module_xyz'"),

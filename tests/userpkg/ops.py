@@ -40,3 +40,38 @@ class WrongCube(torch.autograd.Function):
 
 
 NOT_CALLABLE = 42
+
+
+def cube(x):
+    """x**3 as a user would write it."""
+    return x**3
+
+
+class CancellingSoftplus(torch.autograd.Function):
+    """log(1 + e^x) with a mathematically right backward that cancels for x << 0:
+    1 - 1/(1 + e^x) is sigmoid(x), but 1/(1 + e^x) rounds towards 1 there."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.log1p(torch.exp(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (1 - 1 / (1 + torch.exp(x)))
+
+
+class ZeroTailTanh(torch.autograd.Function):
+    """tanh with a planted bug: the backward assumes saturation and returns 0 for |x| > 5."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.tanh(x)
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        return torch.where(x.abs() > 5, torch.zeros_like(x), grad * (1 - y * y))
