@@ -14,8 +14,10 @@ class DtypeFacts:
     torch: torch.dtype
     # Explicit mantissa bits: the spacing of [1, 2) is 2^-nmant.
     nmant: int
-    # torch.testing.assert_close's defaults, the bar a PyTorch user already knows: a point
-    # is within tolerance when |err| <= atol + rtol * |ref|.
+    # torch.testing.assert_close's defaults, the bar a PyTorch user already knows. rtol is
+    # also the headline verdict: a point passes when |err| <= rtol * |f'| (relative, so a
+    # 0 where f' = 1e-18 fails); atol only enters assert_close_rate, which reports what
+    # torch.testing would say (|err| <= atol + rtol * |ref|).
     rtol: float
     atol: float
     # The complex dtype with these parts (for the complex step), if torch has one.

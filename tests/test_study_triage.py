@@ -105,6 +105,18 @@ def test_a_backward_that_returns_zero_in_a_tail_is_wrong_and_mismatch_there(run,
     assert outcome.record["assert_close_rate"] > 56 / 100
 
 
+def test_cancellation_inside_a_complex_kernel_has_its_own_class(run):
+    # tanhshrink(z) = z - tanh(z): Im is h - h sech^2(x), cancelling near 0 inside the
+    # complex kernel, though the complex step itself never subtracts.
+    for dtype in ("float32", "float64"):
+        outcome = run("fn=tanhshrink", "method=complex_step", f"dtype={dtype}",
+                      "grid.start=-0.5", "grid.stop=0.5", "grid.n=50")
+        record = outcome.record
+        assert record["triage_complex_kernel"] >= 5 and record["triage_mismatch"] == 0
+        kernel = outcome.points[outcome.points["triage"] == "complex_kernel"]
+        assert kernel["x"].abs().max() < 0.1
+
+
 def run_of(abs_err, ulp_err, eps, gain=None) -> triage.DtypeRun:
     return triage.DtypeRun(np.asarray(abs_err, dtype=float), np.asarray(ulp_err, dtype=float),
                            eps, gain)

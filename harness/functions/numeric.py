@@ -56,9 +56,7 @@ def evaluate(expr: sp.Expr, x: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=512)
-def derivative(expr: sp.Expr, order: int, expand: bool = False) -> sp.Expr | None:
-    """d^order expr / dx^order (expanded into terms when asked), or None when it is too
-    large to evaluate affordably."""
+def derivative(expr: sp.Expr, order: int) -> sp.Expr | None:
+    """d^order expr / dx^order, or None when it is too large to evaluate affordably."""
     result = sp.diff(expr, X_SYMBOL, order) if order else expr
-    result = sp.expand(result) if expand else result
     return None if sp.count_ops(result) > MAX_OPS else result

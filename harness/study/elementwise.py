@@ -218,5 +218,5 @@ def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
     evidence = triage.Evidence(
         run, np.abs(df), np.abs(points["f"].to_numpy()), np.abs(ref.hi), info.tiny, info.max,
         np.abs(x64), roundoff, truncation, estimate, other_dtype_run(study, x64, todo),
-        study.method.complex_input)
+        study.method.complex_input, study.order)
     return triage.classify(excluded, limited, evidence)

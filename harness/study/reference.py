@@ -43,8 +43,9 @@ BACKING = {
               "agreement, not a rigorous bound",
     "float64-richardson": "float64 Ridders extrapolation of f from two tableaux: an estimate "
                           "with a per-point uncertainty (df_ref_uncertainty), not a bound",
-    "float64-autograd": "float64 autograd of the same function: no independent check; "
-                        "float64 rounding (about 1e-16 relative) is not resolved",
+    "float64-autograd": "float64 autograd of the same function or network: no "
+                        "independent check; float64 rounding (about 1e-16 relative) is not "
+                        "resolved",
     "user-derivative": "the user's fn.derivative in float64, trusted as given: no bound",
 }
 

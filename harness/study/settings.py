@@ -33,7 +33,8 @@ class ReferenceConf:
     # evenly strided deterministic subsample (first and last point included); see n_checked.
     # Per-point methods (the loop) are then also evaluated and timed on that subsample only.
     max_points: int = 20000
-    # mpmath working precision in decimal digits.
+    # mpmath working precision in decimal digits: only for functions with a primitive that
+    # has no ball form (the certified Arb reference needs no setting; see its record).
     dps: int = 50
     # Reference values are cached here, keyed by function, exact x values and precision.
     cache_dir: Optional[str] = "results/.cache/reference"

@@ -20,7 +20,7 @@ code. Tried in this order:
   (in the narrower dtype it is above its noise floor and larger by more than
   sqrt(eps_narrow / eps_wide)), where a wrong formula's error does not change; or
   *absorbed*: within EXPLAIN_FACTOR x ROUND_ULPS x eps x S in every dtype tried, S the
-  size of the terms a formula is typically built from (unit_scale: 1, |x|, 1/|x|,
+  size of the terms a formula is typically built from (unit_scale: 1, |x|, |x|^-n,
   |f|/max(1,|x|)) when S > CANCEL_RATIO x |f'| (a difference stencil multiplies by its
   gain sum|w_k|/h^n: f itself was computed from such terms). Named by its symptom:
   - `overflow`: the result is nan/inf (and f' is finite);
@@ -92,6 +92,8 @@ class Evidence:
     other: DtypeRun | None = None
     # The method evaluates f on complex input (the complex step).
     complex_input: bool = False
+    # The derivative's order.
+    order: int = 1
 
 
 def taylor_term(expr: sp.Expr | None, x: np.ndarray, order: int) -> np.ndarray | None:
@@ -130,12 +132,13 @@ def precision_dependent(run: DtypeRun, other: DtypeRun | None) -> np.ndarray | N
 
 
 def unit_scale(e: Evidence) -> np.ndarray:
-    """max(1, |x|, 1/|x|, |f| / max(1, |x|)): the size of the terms f and its derivative
-    are typically assembled from: constants (the 1 in 1 + erf), x (in x * sigmoid(x)), 1/x
-    (a removable singularity computed by dividing by x, as in sin(pi x)/(pi x)), f itself."""
+    """max(1, |x|, |x|^-n, |f| / max(1, |x|)): the size of the terms f and its n-th
+    derivative are typically assembled from: constants (the 1 in 1 + erf), x (in
+    x * sigmoid(x)), x^-n (the n-th derivative of a removable singularity computed by
+    dividing by x, as in sin(pi x)/(pi x)), and f itself."""
     x_abs = np.zeros_like(e.f_abs) if e.x_abs is None else e.x_abs
-    with np.errstate(divide="ignore"):
-        inverse = np.where(x_abs > 0, 1 / x_abs, 1.0)
+    with np.errstate(divide="ignore", over="ignore"):
+        inverse = np.where(x_abs > 0, x_abs ** -float(e.order), 1.0)
     return np.maximum.reduce([np.ones_like(x_abs), x_abs, inverse,
                               e.f_abs / np.maximum(1.0, x_abs)])
 
