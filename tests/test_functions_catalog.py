@@ -149,7 +149,7 @@ def test_nn_module_with_a_symbolic_mapping_matches_the_builtin(nn_name):
                                rtol=2e-16, atol=0)
     assert module_fn.symbolic() == builtin.symbolic()
     assert (module_fn.name, module_fn.source, module_fn.reference_kind) == \
-        (f"nn.{nn_name}", "nn", "mpmath")
+        (f"nn.{nn_name}", "nn", "arb")
 
 
 def test_nn_module_without_symbolic_form_falls_back_to_float64_autograd():

@@ -53,8 +53,11 @@ def test_checked_points_are_all_of_a_small_grid_and_a_strided_sample_with_both_e
 def test_points_table_has_one_row_per_checked_point_with_values_errors_and_reasons(run):
     outcome = run("fn=relu", "method=finite", "grid.n=5", "grid.start=-1", "grid.stop=1")
     assert list(outcome.points.columns) == ["index", "x", "f", "df", "df_ref", "df_ref_lo",
-                                            "abs_err", "ulp_err", "excluded", "triage"]
+                                            "abs_err", "ulp_err", "excluded", "verdict",
+                                            "df_ref_uncertainty", "triage"]
     assert outcome.points["excluded"].tolist() == ["", "", "kink", "", ""]
+    assert outcome.points["verdict"].tolist() == ["accurate", "accurate", "excluded",
+                                                  "accurate", "accurate"]
     assert outcome.record["n_checked"] == 5 and outcome.record["n_excluded_kink"] == 1
 
 
@@ -109,5 +112,5 @@ def test_a_network_study_on_cuda_matches_its_float64_reference():
     outcome = run_network("tutorial_mlp", "autograd", "float32", device=CUDA)
     record = outcome.record
     assert (record["status"], record["device"]) == ("ok", "cuda")
-    assert record["norm_rel_err"] <= 1e-5 and record["pass_rate"] == 1.0
+    assert record["norm_rel_err"] <= 1e-5 and record["rel_pass_rate"] == 1.0
     assert record["gp_rel_err"] <= 1e-6

@@ -39,7 +39,9 @@ def test_records_carry_the_bitwise_result_for_every_method(mlp):
 def test_float64_autograd_is_the_reference_so_its_error_is_exactly_zero(mlp):
     record = mlp[("autograd", "float64")].record
     assert record["reference"] == REFERENCE == "float64-autograd"
-    assert record["max_abs_err"] == 0.0 and record["pass_rate"] == 1.0
+    assert record["max_abs_err"] == 0.0 and record["rel_pass_rate"] == 1.0
+    assert record["reference_backing"].startswith("float64 autograd of the same function or "
+                                                  "network: no independent check")
 
 
 @pytest.mark.parametrize("method", AD_METHODS)
@@ -48,7 +50,11 @@ def test_ad_methods_match_the_float64_reference_to_their_dtype(mlp, method):
     assert r64["status"] == r32["status"] == "ok"
     assert r64["norm_rel_err"] <= 1e-13 and r64["max_ulp"] <= 64
     assert 1e-9 < r32["norm_rel_err"] <= 1e-5
-    assert r32["pass_rate"] == 1.0
+    assert r32["assert_close_rate"] == 1.0 and r32["n_wrong"] == 0
+    # The loop and forward mode sum in another order: one entry of vᵀJ (-0.0067, from a
+    # cancelling sum) lands 20-40 float32 ULPs off, past rtol 1.3e-6 relative, which
+    # torch.testing's atol hides.
+    assert r32["rel_pass_rate"] >= (1.0 if method in ("autograd", "backward") else 0.96)
 
 
 def test_the_loop_sums_in_another_order_so_it_is_close_but_its_own_computation(mlp):
@@ -143,14 +149,17 @@ def recomputed(points: pd.DataFrame, dtype: torch.dtype) -> dict:
             "max_rel_err": np.max(err[ref > 0] / ref[ref > 0]),
             "norm_rel_err": err.max() / ref.max(),
             "median_ulp": np.median(err / ulp(ref, dtype)),
-            "max_ulp": np.max(err / ulp(ref, dtype)), "pass_rate": np.mean(err <= atol + rtol * ref)}
+            "max_ulp": np.max(err / ulp(ref, dtype)),
+            "rel_pass_rate": np.mean(err <= rtol * ref),
+            "assert_close_rate": np.mean(err <= atol + rtol * ref),
+            "n_wrong": int(np.sum((err >= ref) & (ref > 0)))}
 
 
 @pytest.mark.parametrize("method", VJP_METHODS)
 def test_record_errors_equal_a_recomputation_from_the_points_table(mlp, method):
     outcome = mlp[(method, "float32")]
     assert list(outcome.points.columns) == ["index", "x", "df", "df_ref", "df_ref_lo", "abs_err",
-                                            "ulp_err", "excluded"]
+                                            "ulp_err", "excluded", "verdict"]
     for key, value in recomputed(outcome.points, torch.float32).items():
         assert outcome.record[key] == pytest.approx(value, rel=1e-12, abs=0), key
 
