@@ -44,3 +44,20 @@ def test_ratio_cells_mark_non_finite_variants_and_leave_missing_ones_blank():
     assert block.header == ("fn", "dtype", "autograd", "finite", "stencil")
     assert rows["sin"] == ("1×", "✗ 1999 nan/inf", "2,000×")
     assert rows["relu"] == ("1×", "1×", "—")
+
+
+def test_a_step_with_nan_results_is_marked_at_the_top_of_the_v_never_at_its_small_error():
+    from harness.report.plots import stepsize_figure
+
+    rows = pd.DataFrame({"dtype": "float32", "scheme": "forward", "order": 2,
+                         "h": [1e-7, 1e-4, 1e-1], "max_abs_err": [3e-9, 1e-3, 5e-2],
+                         "n_nonfinite": [1999, 0, 0]})
+    best = pd.DataFrame({"dtype": ["float32"], "scheme": ["forward"], "h_best": [1e-4],
+                         "err_best": [1e-3]})
+    ax = stepsize_figure(rows, {}, best, {}, "sin").axes[0]
+    at_top = [line for line in ax.get_lines() if line.get_transform() != ax.transData]
+    (marked,) = at_top
+    assert list(marked.get_xdata()) == [1e-7] and list(marked.get_ydata()) == [0.97]
+    assert not any(3e-9 in line.get_ydata() for line in ax.get_lines())
+    assert ax.get_ylim()[0] > 3e-9  # the survivor's error does not set the axis either
+    assert ax.get_ylabel() == "max |f''(x) - reference| over the grid"

@@ -100,10 +100,18 @@ def _reference_table(r: dict) -> str:
 TRIAGE_MEANING = {
     "kink": "the point or its stencil touches a kink or pole",
     "domain_edge": "outside the domain or on its edge",
-    "cancellation": "f' is much smaller than the terms it is computed from",
-    "roundoff": "explained by rounding (eps·|f|/h for a stencil, or rounding the terms)",
-    "truncation": "explained by the stencil's leading Taylor term c·h^p·|f^(n+p)|",
-    "mismatch": "none of the above: a likely bug (e.g. a wrong backward)",
+    "roundoff": "explained by rounding (eps·Σ|w|·|f|/h^n for a stencil, a few roundings of the "
+                "result otherwise, or the method's own estimate)",
+    "truncation": "explained by the stencil's leading Taylor terms c·h^p·|f^(n+p)|",
+    "cancellation": "precision lost in a correct formula: the error scales with the dtype's "
+                    "precision, or is the rounding of terms much larger than the result",
+    "underflow": "precision lost, with the result or the derivative below the dtype's "
+                 "smallest normal number",
+    "overflow": "precision lost, with a nan/inf result where the derivative is finite",
+    "complex_kernel": "precision lost inside f's complex kernel (the complex step itself "
+                      "cannot cancel)",
+    "mismatch": "none of the above: the error does not scale with precision and no model "
+                "explains it; the math is likely wrong (e.g. a wrong backward)",
 }
 
 
@@ -111,11 +119,13 @@ def _triage_text(r: dict) -> str:
     """Counts per class, with what each class means; mismatches called out first."""
     rows = [(f"{name}: {meaning}", r.get(f"triage_{name}", 0))
             for name, meaning in TRIAGE_MEANING.items()]
-    text = ("Points whose error exceeds 4 ULP, by cause (see the `triage` column of "
-            "points.csv):\n\n" + _table(rows))
+    text = ("Points whose error exceeds 4 ULP and that the reference resolves, by cause "
+            "(see the `triage` column of points.csv; the criteria are in the README's "
+            "triage section):\n\n" + _table(rows))
     if r.get("triage_mismatch"):
-        text = (f"**{r['triage_mismatch']} points disagree with the reference for no known "
-                f"numerical reason: check the derivative's implementation.**\n\n" + text)
+        text = (f"**{r['triage_mismatch']} points disagree with the reference in a way that "
+                f"does not scale with precision: check the derivative's implementation.**\n\n"
+                + text)
     return text
 
 

@@ -281,9 +281,11 @@ def triage_section(records: pd.DataFrame, tables: dict) -> list[Block]:
         return []
     tables["triage"] = table
     return [Heading("Failure triage: why points miss by more than 4 ULP"),
-            frame_block(table, "kink / domain_edge: excluded points; cancellation, roundoff, "
-                               "truncation: explained by a numerical model; mismatch: "
-                               "unexplained, a likely bug")]
+            frame_block(table, "kink / domain_edge: excluded points; roundoff, truncation: "
+                               "explained by a numerical model; cancellation, underflow, "
+                               "overflow, complex_kernel: precision lost in a correct formula "
+                               "(the error scales with the dtype's precision); mismatch: none "
+                               "of these, a likely bug")]
 
 
 def write_outputs(folder: Path, blocks: list[Block], tables: dict) -> dict:
