@@ -231,6 +231,13 @@ def test_uncertified_points_are_excluded_counted_and_said(run):
     assert list(points["verdict"]) == ["excluded"] * 3
 
 
+def test_a_series_division_arb_cannot_do_is_escalated_not_a_crash():
+    # gelu_tanh at -1e300 divides by 1 + e^(1e300), beyond Arb's range at low precision
+    # (arb_series raises ValueError); raising the precision certifies f' = 0 there.
+    ref = certified("gelu_tanh", [-1e300, 1e300])
+    assert list(ref.hi) == [0.0, 1.0] and not ref.uncertified.any()
+
+
 def test_points_outside_the_domain_are_not_evaluated_and_not_uncertified():
     ref = certified("log", [-1.0, 0.0, 2.0])
     assert list(ref.uncertified) == [False, False, False]

@@ -76,7 +76,9 @@ def certify_point(node: Node, x: float, n: int) -> tuple[arb | None, int]:
         with ctx.workprec(bits):
             try:
                 value = coefficient(node, x, n)
-            except Ambiguous:
+            except (Ambiguous, ValueError, ZeroDivisionError):
+                # A branch the ball cannot decide, or a series division by a ball that
+                # holds 0 (an exponential beyond Arb's range): not certifiable here.
                 value = None
             if value is not None and is_tight(value):
                 return value, bits

@@ -19,8 +19,8 @@ from harness.methods.base import roundoff_factor
 from harness.methods.differences import stencil
 from harness.study import triage
 from harness.study.grid import check_indices, make_grid
-from harness.study.record import identity_columns
 from harness.study.metrics import abs_error, ulp
+from harness.study.record import identity_columns
 from harness.study.reference import Reference, function_reference
 from harness.study.spec import Checked, Raw, Study
 
@@ -212,7 +212,7 @@ def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
     run = dtype_run(study, x, df, ref, study.dtype)
     excluded = points["excluded"].to_numpy()
     limited = (points["verdict"] == "reference_limited").to_numpy()
-    todo = (excluded == "") & ~(run.ulp_err <= triage.NOISE_ULP) & ~limited
+    todo = triage.to_classify(excluded, limited, run)
     roundoff, truncation = stencil_models(study, x, points)
     info = torch.finfo(study.dtype)
     evidence = triage.Evidence(

@@ -164,13 +164,19 @@ def precision_loss_class(e: Evidence) -> np.ndarray:
     return name
 
 
+def to_classify(excluded: np.ndarray, limited: np.ndarray, run: DtypeRun) -> np.ndarray:
+    """Mask of the points that get a class beyond kink/domain_edge: checked, resolved by the
+    reference, and above the noise floor (nan/inf errors included)."""
+    return (excluded == "") & ~(run.ulp_err <= NOISE_ULP) & ~limited
+
+
 def classify(excluded: np.ndarray, limited: np.ndarray, e: Evidence) -> np.ndarray:
     """Per point: '' (within the noise floor, excluded for another reason, or not resolved
     by the reference) or one of CLASSES."""
     label = np.full(excluded.shape, "", dtype=object)
     label[(excluded == "kink") | (excluded == "stencil")] = "kink"
     label[excluded == "domain"] = "domain_edge"
-    todo = (excluded == "") & ~(e.run.ulp_err <= NOISE_ULP) & ~limited  # nan errors too
+    todo = to_classify(excluded, limited, e.run)
     df_finite = np.isfinite(e.df_abs)
     if e.roundoff is not None:
         # The step rounded away (x + h == x): 0/0 is round-off taken to its limit.
