@@ -129,6 +129,11 @@ def tanh(u: arb_series) -> arb_series:
 
 
 def sigmoid(u: arb_series) -> arb_series:
+    """1/(1 + e^-x), as e^x/(1 + e^x) for x < 0, so the exponential never overflows Arb's
+    range (a series division by an infinite ball fails) and no bits are needed for it."""
+    if value(u) < 0:
+        e = u.exp()
+        return e / (1 + e)
     return 1 / (1 + (-u).exp())
 
 
@@ -212,11 +217,13 @@ def tanhshrink(u):
 
 
 def sinc(u):
-    """sin(pi x)/(pi x); at exactly 0 (a removable singularity) from the entire series
-    sin(w)/w = sum_k (-1)^k w^(2k) / (2k+1)!, with w = pi u of valuation >= 1."""
+    """sin(pi x)/(pi x), sin(pi x) by Arb's sin_pi (exact argument reduction: no bits lost
+    at large |x|, where pi x itself would be rounded); at exactly 0 (a removable
+    singularity) from the entire series sin(w)/w = sum_k (-1)^k w^(2k) / (2k+1)!, with
+    w = pi u of valuation >= 1."""
     w = arb.pi() * u
     if not value(u).is_zero():
-        return w.sin() / w
+        return u.sin_pi() / w
     total, power = constant(arb(1), u), constant(arb(1), u)
     for k in range(1, length(u) // 2 + 1):
         power = power * w * w
