@@ -37,6 +37,9 @@ def test_a_second_derivative_report_says_f_double_prime(run):
     assert text.startswith("# sin f'' by stencil")
     assert row(text, "engine") == "arb"
     assert row(text, "points not certified") == "0"
+    # The backing sentence holds "|f'|": escaped, so the table keeps two columns.
+    assert row(text, "what backs it").endswith("(or &#124;f'&#124; <= 2^-1100), precision "
+                                               "raised per point up to 4096 bits")
 
 
 RECORD = {"fn": "sin", "method": "finite", "dtype": "float32", "device": "cpu", "order": 2,

@@ -16,7 +16,8 @@ from harness.results import load_points, load_record, write_record, write_run_da
 def _table(rows: list[tuple[str, object]]) -> str:
     lines = ["| quantity | value |", "|---|---|"]
     # A "|" inside a cell would end the cell in markdown.
-    lines += [f"| {name.replace('|', '&#124;')} | {fmt(value)} |" for name, value in rows]
+    lines += [f"| {name.replace('|', '&#124;')} | {fmt(value).replace('|', '&#124;')} |"
+              for name, value in rows]
     return "\n".join(lines)
 
 
