@@ -45,7 +45,9 @@ def test_default_config_is_the_tutorials_study(compose_config):
     assert (study.subject.name, study.method.name, study.params) == ("sin", "autograd", {})
     assert (study.dtype, study.device) == (torch.float64, torch.device("cpu"))
     assert study.grid == GridConf(start=-10.0, stop=10.0, step=0.01, n=None)
-    assert (study.timing.enabled, study.timing.min_run_time) == (True, 0.5)
+    assert (study.timing.enabled, study.timing.precision, study.timing.min_run_time,
+            study.timing.max_run_time, study.timing.num_threads, study.timing.processes) == \
+        (True, 0.02, 0.1, 2.0, None, 1)
     assert (study.reference.dps, study.reference.max_points) == (50, 20000)
 
 
@@ -215,8 +217,24 @@ def test_timing_needs_a_positive_run_time(rejects):
 
 
 def test_timing_threads_must_be_positive(rejects):
-    rejects("timing.num_threads must be >= 1 (or null for torch's default), got 0",
-            "timing.num_threads=0")
+    rejects("timing.num_threads must be >= 1 (or null: 1 below 32768 points, else torch's "
+            "default), got 0", "timing.num_threads=0")
+
+
+@pytest.mark.parametrize("value", ["0", "1", "-0.5"])
+def test_timing_precision_is_a_fraction(rejects, value):
+    rejects(f"timing.precision must be a fraction between 0 and 1 (0.02: the median known "
+            f"to +-2 %), got {float(value)}", f"timing.precision={value}")
+
+
+def test_timing_cannot_stop_before_it_may(rejects):
+    rejects("timing.max_run_time must be >= timing.min_run_time (0.5 s), got 0.25",
+            "timing.min_run_time=0.5", "timing.max_run_time=0.25")
+
+
+def test_timing_needs_at_least_one_process(rejects):
+    rejects("timing.processes must be >= 1 (1: measure in this process), got 0",
+            "timing.processes=0")
 
 
 def test_reference_needs_two_checked_points(rejects):

@@ -1,128 +1,282 @@
-"""harness.study.timing with a fake clock: exact first-call time, raw times, median, IQR,
-noise flag.
+"""harness.study.timing with a fake machine: exact block sizes, warm-up length, interleaving,
+ratios, contention, page faults, stopping rule and the reasons a timing is not trusted.
 
-The fake clock only moves when the timed function runs, by a duration the test chooses,
-so every number torch.utils.benchmark derives from it is known exactly. (Durations are
-powers of two, so sums and differences of clock readings are exact in float64.)
+The fake machine's clock only moves when a timed callable runs, by a duration the test
+chooses; its CPU-time, page-fault and run-queue-wait counters move with it as the test
+says. Durations are powers of two, so every sum and ratio is exact in float64.
 """
 from __future__ import annotations
 
 import inspect
+import math
 
 import pytest
 import torch
+from scipy.stats import binom
 from torch.utils.benchmark.utils.timer import timer as synced_timer
 
-from harness.study.timing import NOISY_IQR_OVER_MEDIAN, Timing, time_call
+from harness.study import timing as tm
+from harness.study.settings import TimingConf
+from harness.study.timing import (Block, PairTiming, Probes, calls_per_block, combine,
+                                  from_dict, lower_rank, measure_pair, median_ci_rel,
+                                  timing_threads, to_dict)
+
+# 2^-6 s = 15.6 ms: longer than a block (10 ms), so every block is one call.
+SLOW = 2.0**-6
 
 
-class FakeClock:
-    """timer() reads `now`; each call of the timed function advances it by the next duration."""
+class FakeMachine:
+    """Counters that move only when a fake callable runs.
 
-    def __init__(self, durations):
-        self.now = 0.0
-        self._durations = list(durations)
-        self.calls = 0
-        self.threads_seen = []
+    A callable made by `fn(durations, ...)` advances the clock by its next duration (the
+    last one repeats), the CPU time by `cpu` times that, the page faults by `faults` and
+    the run-queue wait by the next entry of `waits` (seconds, default none)."""
 
-    def __call__(self) -> float:
-        return self.now
+    def __init__(self, has_wait: bool = True):
+        self.now = self.cpu_now = self.wait_now = 0.0
+        self.fault_count = 0
+        self.has_wait = has_wait
+        self.log: list[str] = []
+        self.threads_seen: list[int] = []
 
-    def work(self) -> None:
-        duration = self._durations[min(self.calls, len(self._durations) - 1)]
-        self.calls += 1
-        self.threads_seen.append(torch.get_num_threads())
-        self.now += duration
+    def probes(self) -> Probes:
+        return Probes(wall=lambda: self.now, cpu=lambda: self.cpu_now,
+                      faults=lambda: self.fault_count,
+                      waited=lambda: self.wait_now if self.has_wait else None)
 
+    def fn(self, name: str, durations, cpu: float = 1.0, faults: int = 0, waits=(0.0,)):
+        durations, waits = list(durations), list(waits)
+        calls = []
 
-def test_constant_duration_gives_exact_times():
-    # min_run_time 2^-4 s of 2^-10 s calls: the block size is 1 call (2^-10 >= min/1000)
-    # and the loop stops once 64 blocks have added up to min_run_time.
-    clock = FakeClock([2.0**-10])
-    t = time_call(clock.work, min_run_time=2.0**-4, num_threads=1, timer=clock)
-    assert t.first_call_s == 2.0**-10
-    assert t.raw_times_s == (2.0**-10,) * 64
-    assert (t.median_s, t.iqr_s, t.min_s) == (2.0**-10, 0.0, 2.0**-10)
-    assert (t.number_per_run, t.n_repeats, t.num_threads) == (1, 64, 1)
-    assert t.noisy is False
-
-
-def test_fast_call_is_measured_in_blocks_and_reported_per_call():
-    # 2^-12 s < min_run_time/1000 = 1e-3 s, so blocks grow to 10 calls (10 * 2^-12 s each);
-    # 410 blocks are needed to pass 1 s. Raw times are per call, not per block.
-    clock = FakeClock([2.0**-12])
-    t = time_call(clock.work, min_run_time=1.0, num_threads=1, timer=clock)
-    assert t.number_per_run == 10
-    assert t.raw_times_s == (2.0**-12,) * 410
-    assert t.n_repeats == 4100
-    assert t.median_s == 2.0**-12
+        def call():
+            i = len(calls)
+            calls.append(i)
+            d = durations[min(i, len(durations) - 1)]
+            self.now += d
+            self.cpu_now += cpu * d
+            self.fault_count += faults
+            self.wait_now += waits[min(i, len(waits) - 1)]
+            self.log.append(name)
+            self.threads_seen.append(torch.get_num_threads())
+        call.calls = calls
+        return call
 
 
-def test_first_call_is_kept_apart_from_the_steady_state():
-    # Call 1 (warm-up): 4 s. Call 2 sizes the block (1 call). Then blocks of
-    # 0.125, 0.25, 0.5, 0.125 s reach min_run_time = 1 s.
-    clock = FakeClock([4.0, 0.25, 0.125, 0.25, 0.5, 0.125, 99.0])
-    t = time_call(clock.work, min_run_time=1.0, num_threads=1, timer=clock)
-    assert t.first_call_s == 4.0
-    assert t.raw_times_s == (0.125, 0.25, 0.5, 0.125)
-    assert clock.calls == 6
+def measure(machine, method, forward, cpu_bound=True, **budget) -> PairTiming:
+    conf = TimingConf(**{"precision": 0.02, "min_run_time": 0.0625, "max_run_time": 4.0,
+                         **budget})
+    return measure_pair(method, forward, budget=conf, num_threads=1, cpu_bound=cpu_bound,
+                        probes=machine.probes())
 
 
-def test_median_and_iqr_use_linear_quantiles_of_the_raw_times():
-    clock = FakeClock([4.0, 0.25, 0.125, 0.25, 0.5, 0.125])
-    t = time_call(clock.work, min_run_time=1.0, num_threads=1, timer=clock)
-    # sorted 0.125, 0.125, 0.25, 0.5: median (0.125 + 0.25) / 2; p25 0.125; p75 0.3125
-    assert t.median_s == 0.1875
-    assert t.iqr_s == 0.1875
-    assert t.min_s == 0.125
-    assert t.noisy is True
+def test_a_block_grows_until_it_lasts_ten_milliseconds():
+    # 2^-10 s per call: 1 call is short; 0.01 / 2^-10 * 1.1 = 11.26 -> 12 calls = 11.7 ms.
+    m = FakeMachine()
+    f = m.fn("a", [2.0**-10])
+    assert calls_per_block(f, m.probes()) == 12
+    assert len(f.calls) == 1 + 12
 
 
-def test_calls_run_with_the_requested_threads_and_the_old_setting_is_restored():
+def test_a_slow_call_is_one_call_per_block():
+    m = FakeMachine()
+    assert calls_per_block(m.fn("a", [SLOW]), m.probes()) == 1
+
+
+def test_warm_up_lasts_until_the_block_times_stop_drifting():
+    # Method: first call (forward's first call comes before it), 1 calibration call, then
+    # warm-up blocks 2^-3, 2^-4, 2^-5, 2^-6, 2^-6, ...: the median of the last three first
+    # equals the median of the three before after 8 blocks ([2^-5, 2^-6, 2^-6] vs 2^-6).
+    m = FakeMachine()
+    method = m.fn("m", [SLOW, 2.0**-3, 2.0**-4, 2.0**-5, SLOW])
+    t = measure(m, method, m.fn("f", [SLOW]))
+    assert t.warmup_blocks == 8 and t.settled
+    assert t.warmup_s == 2.0**-3 + 2.0**-4 + 2.0**-5 + 5 * SLOW + 8 * SLOW
+
+
+def test_method_and_forward_blocks_alternate_after_calibration():
+    m = FakeMachine()
+    t = measure(m, m.fn("m", [SLOW]), m.fn("f", [SLOW]))
+    # forward's first call, method calibration, forward calibration, then m f m f ...
+    assert m.log[:3] == ["f", "m", "f"]
+    assert m.log[3:] == ["m", "f"] * (len(m.log[3:]) // 2)
+    assert t.warmup_blocks == 6  # constant times: settled as soon as two windows exist
+    # Constant times: the interval is exact from 6 pairs on, and 6 pairs of 2 x 2^-6 s
+    # pass min_run_time = 2^-4 s.
+    assert t.method.n_blocks == t.forward.n_blocks == 6
+    assert t.measured_s == 12 * SLOW
+    assert (t.method.median_s, t.method.iqr_s, t.method.ci_rel) == (SLOW, 0.0, 0.0)
+    assert t.reasons == () and not t.noisy
+
+
+def test_cost_vs_forward_is_the_median_of_pair_ratios_not_a_ratio_of_medians():
+    # After a constant warm-up, seven pairs whose forward pass is slowed with its method in
+    # pairs 3 and 6: per-pair ratios 4, 8, 1/2, 16, 8, 2, 4 (median 4), while the medians
+    # alone (2^-3 and 2^-6) would say 8. min_run_time 1.2 s ends it after pair 7
+    # (pairs 1-6 take 1.1875 s) with precision loose enough to stop there.
+    m = FakeMachine()
+    warm = [SLOW] * 8  # forward: first call, calibration, 6 warm-up blocks
+    a = [2.0**-4, 2.0**-3, 2.0**-4, 2.0**-2, 2.0**-3, 2.0**-2, 2.0**-4]
+    b = [2.0**-6, 2.0**-6, 2.0**-3, 2.0**-6, 2.0**-6, 2.0**-3, 2.0**-6]
+    t = measure(m, m.fn("m", warm[1:] + a), m.fn("f", warm + b), precision=4.0,
+                min_run_time=1.2, max_run_time=2.0)
+    assert t.method.raw_times_s == tuple(a) and t.forward.raw_times_s == tuple(b)
+    assert t.ratio == 4.0
+    assert (t.method.median_s, t.forward.median_s) == (2.0**-3, 2.0**-6)
+
+
+def test_blocks_that_waited_for_a_cpu_stay_raw_but_leave_the_statistics():
+    m = FakeMachine()
+    # Calls 0..7 are first call, calibration and warm-up; then the method's measured
+    # blocks 0 and 3 take 2^-5 s, of which 2^-8 s (12.5 %) waiting for a CPU.
+    durations = [SLOW] * 8 + [2.0**-5, SLOW, SLOW, 2.0**-5] + [SLOW] * 10
+    waits = [0.0] * 8 + [2.0**-8, 0.0, 0.0, 2.0**-8] + [0.0] * 10
+    t = measure(m, m.fn("m", durations[1:], waits=waits[1:]), m.fn("f", [SLOW]))
+    assert t.method.raw_times_s[:4] == (2.0**-5, SLOW, SLOW, 2.0**-5)
+    assert t.method.stalled[:4] == (True, False, False, True)
+    assert t.method.median_s == SLOW and t.method.min_s == SLOW
+    assert t.method.n_blocks == 8 and t.method.n_clean == 6
+    assert t.ratio == 1.0 and t.reasons == ()
+
+
+def test_a_block_short_of_cpu_time_is_stalled_on_the_cpu_but_not_on_a_gpu():
+    block = Block(calls=1, wall_s=1.0, cpu_s=0.5, faults=0, waited_s=None)
+    assert block.stalled(cpu_bound=True) and not block.stalled(cpu_bound=False)
+    assert not Block(1, 1.0, 0.8125, 0, None).stalled(cpu_bound=True)
+    assert Block(1, 1.0, 1.0, 0, 0.0625).stalled(cpu_bound=False)  # 6.25 % > 5 % waited
+    assert not Block(1, 1.0, 1.0, 0, 0.03125).stalled(cpu_bound=False)
+
+
+def test_a_mostly_contended_measurement_is_flagged_with_its_count():
+    m = FakeMachine()
+    # Every call gets half a CPU: all blocks stalled, the warm-up cannot see them settle
+    # and the measurement runs to max_run_time (2^-2 s: 8 pairs of 2 x 2^-6 s). With no
+    # clean block, the statistics are over all blocks, flagged.
+    t = measure(m, m.fn("m", [SLOW], cpu=0.5), m.fn("f", [SLOW], cpu=0.5),
+                max_run_time=2.0**-2)
+    assert t.method.n_blocks == 8 and t.method.n_clean == 0
+    assert (t.method.median_s, t.ratio, t.method.ci_rel) == (SLOW, 1.0, 0.0)
+    assert t.reasons == (
+        "times still drifting after 0.25 s of warm-up",
+        "contended: 8 of 8 method blocks waited for a CPU",
+        "contended: 8 of 8 forward pass blocks waited for a CPU")
+
+
+def test_a_measurement_with_too_few_blocks_says_the_median_is_unknown():
+    # 2^-3 s calls and max_run_time 2^-1 s: 2 pairs measured, no 95 % interval from 2.
+    m = FakeMachine()
+    t = measure(m, m.fn("m", [2.0**-3]), m.fn("f", [2.0**-3]), max_run_time=0.5)
+    assert t.method.n_blocks == 2 and math.isinf(t.method.ci_rel)
+    assert t.reasons[-1] == ("median known only to unknown after 0.5 s (target ±2.0%; "
+                             "raise timing.max_run_time)")
+
+
+def test_a_wide_spread_stops_at_max_run_time_and_says_how_well_the_median_is_known():
+    # Alternating 2^-6 and 2^-4 s: IQR/median and the interval stay wide.
+    m = FakeMachine()
+    t = measure(m, m.fn("m", [SLOW, SLOW] + [2.0**-6, 2.0**-4] * 100),
+                m.fn("f", [SLOW]), max_run_time=0.5)
+    assert t.measured_s >= 0.5
+    assert t.noisy
+    assert t.reasons[0].startswith("method IQR/median ")
+    known = max(t.method.ci_rel, t.forward.ci_rel, t.ratio_ci_rel)
+    assert t.reasons[-1] == (f"median known only to ±{known:.1%} after "
+                             f"{t.measured_s:.2g} s (target ±2.0%; raise timing.max_run_time)")
+    assert t.method.ci_rel == (2.0**-4 - 2.0**-6) / (2 * t.method.median_s)
+
+
+def test_times_that_keep_drifting_are_flagged_after_the_warm_up_budget():
+    m = FakeMachine()
+    shrinking = [SLOW * 2.0**(-i / 4) for i in range(2000)]
+    t = measure(m, m.fn("m", shrinking), m.fn("f", [SLOW]), max_run_time=0.25)
+    assert not t.settled
+    assert t.reasons[0] == f"times still drifting after {t.warmup_s:.2g} s of warm-up"
+
+
+def test_page_faults_are_counted_per_call():
+    m = FakeMachine()
+    t = measure(m, m.fn("m", [2.0**-10], faults=3), m.fn("f", [SLOW], faults=0))
+    assert t.method.faults_per_call == 3.0 and t.forward.faults_per_call == 0.0
+    assert t.method.calls_per_block == 12
+
+
+def test_it_stops_once_the_target_precision_is_reached():
+    # Constant times: precise from 6 pairs, but not before min_run_time (0.5 s = 16 pairs).
+    m = FakeMachine()
+    t = measure(m, m.fn("m", [SLOW]), m.fn("f", [SLOW]), min_run_time=0.5)
+    assert t.method.n_blocks == 16 and t.measured_s == 0.5
+
+
+def test_calls_run_with_the_requested_threads_and_the_setting_is_restored():
     before = torch.get_num_threads()
-    wanted = before + 1
-    clock = FakeClock([2.0**-10])
-    t = time_call(clock.work, min_run_time=2.0**-6, num_threads=wanted, timer=clock)
-    assert t.num_threads == wanted
-    assert set(clock.threads_seen) == {wanted}
+    m = FakeMachine()
+    measure_pair(m.fn("m", [SLOW]), m.fn("f", [SLOW]), budget=TimingConf(),
+                 num_threads=before + 1, probes=m.probes())
+    assert set(m.threads_seen) == {before + 1}
     assert torch.get_num_threads() == before
 
 
-def test_threads_are_restored_when_the_first_call_raises():
+def test_threads_are_restored_when_a_call_raises():
     before = torch.get_num_threads()
 
     def broken():
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="^boom$"):
-        time_call(broken, min_run_time=1.0, num_threads=before + 1, timer=FakeClock([1.0]))
+        measure_pair(broken, broken, budget=TimingConf(), num_threads=before + 1,
+                     probes=FakeMachine().probes())
     assert torch.get_num_threads() == before
 
 
-def test_default_clock_is_torchs_synchronizing_timer():
-    assert inspect.signature(time_call).parameters["timer"].default is synced_timer
+def test_the_default_clock_synchronizes_the_accelerator():
+    assert Probes().wall is synced_timer
+    assert inspect.signature(measure_pair).parameters["probes"].default == Probes()
 
 
-def timing(median: float, iqr: float) -> Timing:
-    return Timing(first_call_s=1.0, raw_times_s=(median,), median_s=median, iqr_s=iqr,
-                  min_s=median, number_per_run=1, num_threads=1)
+@pytest.mark.parametrize("n", [1, 5, 6, 8, 9, 20, 50, 101, 400])
+def test_the_medians_interval_rank_is_the_binomial_one(n):
+    # Independent: scipy's binomial CDF; the largest k with P(X <= k - 1) <= 2.5 %.
+    expected = max([k for k in range(1, n + 1) if binom.cdf(k - 1, n, 0.5) <= 0.025],
+                   default=0)
+    assert lower_rank(n) == expected
 
 
-def test_noisy_threshold_is_torchs_ten_percent():
-    assert NOISY_IQR_OVER_MEDIAN == 0.1
+def test_the_medians_interval_half_width_over_the_median():
+    # n = 6: the interval is [min, max]; median (2 + 4) / 2 = 3; half-width (8 - 1) / 2.
+    assert median_ci_rel([1.0, 2.0, 2.0, 4.0, 8.0, 8.0]) == 3.5 / 3
+    assert median_ci_rel([1.0, 1.0, 1.0, 1.0, 1.0]) == math.inf  # 5 samples: no interval
 
 
-@pytest.mark.parametrize("median, iqr, noisy", [
-    (2.0, 0.25, True),      # 12.5 %
-    (2.0, 0.125, False),    # 6.25 %
-    (1.0, 0.1, False),      # exactly 10 %: not above the threshold
-    (0.0, 0.0, False),      # a zero median cannot be judged
-])
-def test_noisy_flag_is_iqr_over_median_above_the_threshold(median, iqr, noisy):
-    assert timing(median, iqr).noisy is noisy
+def pair(median: float, ratio: float, reasons=()) -> PairTiming:
+    t = tm.Timing(raw_times_s=(median,), stalled=(False,), calls_per_block=1,
+                  median_s=median, iqr_s=0.0, min_s=median, ci_rel=0.0, cpu_per_wall=1.0,
+                  faults_per_call=0.0)
+    return PairTiming(method=t, forward=t, ratio=ratio, ratio_ci_rel=0.0, warmup_s=0.5,
+                      warmup_blocks=6, settled=True, measured_s=1.0, num_threads=1,
+                      reasons=tuple(reasons))
 
 
-def test_repeats_count_every_call_in_every_block():
-    t = Timing(first_call_s=0.0, raw_times_s=(1.0, 2.0, 3.0), median_s=2.0, iqr_s=1.0,
-               min_s=1.0, number_per_run=100, num_threads=1)
-    assert t.n_repeats == 300
+def test_fresh_processes_give_the_median_of_their_medians_and_their_spread():
+    c = combine([pair(1.0, 2.0), pair(1.0625, 4.0), pair(1.03125, 3.0)])
+    assert (c.method.median_s, c.ratio) == (1.03125, 3.0)
+    assert c.method.raw_times_s == (1.0, 1.0625, 1.03125)
+    assert c.reasons == () and len(c.processes) == 3
+
+
+def test_fresh_processes_that_disagree_are_flagged():
+    c = combine([pair(1.0, 2.0), pair(1.5, 2.0, ["contended: 5 of 8 method blocks"])])
+    assert c.reasons == ("1 of 2 processes: contended: 5 of 8 method blocks",
+                         "fresh processes disagree: medians span 40% of their median")
+
+
+def test_a_measurement_survives_json():
+    import json
+
+    p = combine([pair(1.0, 2.0), pair(2.0, 3.0, ["x"])])
+    assert from_dict(json.loads(json.dumps(to_dict(p)))) == p
+
+
+def test_threads_default_to_one_for_small_grids_and_torchs_default_for_large():
+    assert timing_threads(TimingConf(), 32767) == (1, "auto: 1 below 32768 points")
+    assert timing_threads(TimingConf(), 32768) == (torch.get_num_threads(),
+                                                   "auto: torch's default")
+    assert timing_threads(TimingConf(num_threads=3), 10) == (3, "timing.num_threads")

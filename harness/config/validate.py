@@ -131,11 +131,20 @@ def _linspace(g: GridConf) -> None:
 
 def parse_timing(timing: DictConfig) -> TimingConf:
     t = TimingConf(**OmegaConf.to_container(timing))
+    if not 0 < t.precision < 1:
+        raise ConfigError(f"timing.precision must be a fraction between 0 and 1 (0.02: the "
+                          f"median known to +-2 %), got {t.precision}")
     if not t.min_run_time > 0:
         raise ConfigError(f"timing.min_run_time must be > 0 seconds, got {t.min_run_time}")
+    if not t.max_run_time >= t.min_run_time:
+        raise ConfigError(f"timing.max_run_time must be >= timing.min_run_time "
+                          f"({t.min_run_time} s), got {t.max_run_time}")
     if t.num_threads is not None and t.num_threads < 1:
-        raise ConfigError(f"timing.num_threads must be >= 1 (or null for torch's default), "
-                          f"got {t.num_threads}")
+        raise ConfigError(f"timing.num_threads must be >= 1 (or null: 1 below 32768 points, "
+                          f"else torch's default), got {t.num_threads}")
+    if t.processes < 1:
+        raise ConfigError(f"timing.processes must be >= 1 (1: measure in this process), "
+                          f"got {t.processes}")
     return t
 
 

@@ -78,11 +78,23 @@ def headline(record: dict) -> str:
     """The numbers of a run in one line: error, ULPs, pass rate, throughput."""
     if record.get("status", "ok") != "ok":
         return failure_line(record)
-    speed = ""
-    if not is_missing(record.get("time_median_s")):
-        speed = (f"; {fmt(record['points_per_s'])} points/s, "
-                 f"{fmt(record['cost_vs_forward'])}x the forward pass")
-    return f"{accuracy_text(record)}{speed}"
+    speed = speed_text(record)
+    return f"{accuracy_text(record)}; {speed}" if speed else accuracy_text(record)
+
+
+def speed_text(record: dict) -> str:
+    """Throughput, cost against the forward pass and threads; untrustworthy timing says so
+    next to the numbers, with its reason ('' when the run was not timed)."""
+    if is_missing(record.get("time_median_s")):
+        return ""
+    threads = record.get("num_threads")
+    text = (f"{fmt(record['points_per_s'])} points/s, {fmt(record['cost_vs_forward'])}x the "
+            f"forward pass")
+    if not is_missing(threads):
+        text += f" ({int(threads)} thread{'' if threads == 1 else 's'})"
+    if record.get("time_noisy"):
+        text += f" [timing not trustworthy: {record.get('time_noisy_reason') or 'noisy'}]"
+    return text
 
 
 def failure_line(record: dict) -> str:

@@ -153,17 +153,46 @@ def _where(r: dict) -> str:
 
 
 def _timing_table(r: dict) -> str:
-    table = _table([
+    """What was timed, the numbers, how well they are known, and what the machine did."""
+    rows = [
         ("points timed", r["n_timed"]), ("median time per call (s)", r["time_median_s"]),
         ("IQR (s)", r["time_iqr_s"]), ("min (s)", r["time_min_s"]),
+        ("median known to ± (95 % confidence)", _percent(r.get("time_ci_rel"))),
         ("first call, warm-up (s)", r["time_first_call_s"]), ("repeats", r["n_repeats"]),
         ("points / s", r["points_per_s"]), ("ns / point", r["ns_per_point"]),
         ("forward pass f(x), median (s)", r["forward_median_s"]),
-        ("cost vs forward", r["cost_vs_forward"]),
-    ])
+        ("cost vs forward (median of interleaved pairs)", r["cost_vs_forward"]),
+    ]
+    if "n_blocks" in r:
+        rows += [
+            ("threads", f"{r['num_threads']} ({r.get('num_threads_rule', '')})"),
+            ("blocks measured / waited for a CPU (left out)",
+             f"{r['n_blocks']} / {r['n_blocks_stalled']}"),
+            ("warm-up until times stopped drifting (s, blocks)",
+             f"{fmt(r['time_warmup_s'])}, {r['time_warmup_blocks']}"
+             + ("" if r.get("time_settled") else " (still drifting)")),
+            ("CPU-seconds per second while timed", r["time_cpu_per_wall"]),
+            ("page faults per call: method / forward",
+             f"{fmt(r['time_faults_per_call'])} / {fmt(r['forward_faults_per_call'])}"),
+            ("load average, other runnable tasks, CPUs when timing began",
+             f"{fmt(r['load_avg_1m'])}, {r['runnable_others']}, {r['cpus']}"),
+        ]
+    if r.get("time_processes", 1) > 1:
+        rows.append((f"medians of {r['time_processes']} fresh processes (s)",
+                     ", ".join(fmt(v) for v in r["time_process_medians_s"])
+                     + f" (spread {_percent(r['time_process_spread'])})"))
+    table = _table(rows)
     if r.get("time_noisy"):
-        table += "\n\n**Noisy timing:** IQR/median > 0.1; rerun on a quieter machine before relying on it."
+        table += (f"\n\n**Timing not trustworthy:** {r.get('time_noisy_reason') or 'IQR/median > 0.1'}"
+                  f". Rerun on a quieter machine (or with a larger timing.max_run_time) before "
+                  f"relying on these numbers.")
     return table
+
+
+def _percent(value) -> str:
+    if is_missing(value):
+        return "—"
+    return "unknown" if value == math.inf else f"{100 * value:.2g} %"
 
 
 def consistency_rows(record: dict) -> list[tuple[str, object]]:

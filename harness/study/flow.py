@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -19,13 +19,18 @@ import torch
 from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 from harness.study.elementwise import ElementwiseSpec
+from harness.study.machine import load_snapshot
 from harness.study.metrics import estimate_calibration, point_errors, summarize, verdicts
 from harness.study.network import NetworkSpec
 from harness.study.record import (Unsupported, exclusion_counts, failure, timing_columns,
                                   unsupported_reason)
 from harness.study.reference import Reference, reference_columns
 from harness.study.spec import Checked, NetworkSubject, Spec, Study
-from harness.study.timing import time_call
+from harness.study.timing import PairTiming, combine, measure_pair, timing_threads
+
+# Runs k fresh processes that each time the same study: k -> their measurements (run.py's
+# app layer provides it; see harness.app.timing_worker).
+TimingWorkers = Callable[[int], list[PairTiming]]
 
 
 @dataclass(frozen=True)
@@ -50,20 +55,14 @@ def unsupported_errors() -> Iterator[None]:
         raise Unsupported(reason) from err
 
 
-def run_study(study: Study, run_dir: Path, log: Callable[[str], None] = print) -> Outcome:
+def run_study(study: Study, run_dir: Path, log: Callable[[str], None] = print,
+              timing_workers: Optional[TimingWorkers] = None) -> Outcome:
     """One subject x method x order x dtype x device: values, errors, timing, a record."""
     torch.manual_seed(study.seed)
     spec = make_spec(study)
     identity = spec.identity(run_dir)
     try:
-        with unsupported_errors():
-            reason = spec.unsupported()
-            if reason:
-                raise Unsupported(reason)
-            spec.prepare()
-            start = synced_timer()
-            raw = spec.call(log)
-            first_call_s = synced_timer() - start
+        first_call_s, raw = first_call(spec, study, log)
     except Unsupported as err:
         return Outcome(failure(identity, "unsupported", f"{study.method.name}: {err}"),
                        pd.DataFrame())
@@ -72,10 +71,22 @@ def run_study(study: Study, run_dir: Path, log: Callable[[str], None] = print) -
     reason = spec.exclusions(checked, ref)
     points = points_table(checked, ref, reason, study.dtype)
     extra = spec.extra(checked, ref, points)
-    timing = measure(spec, study) if study.timing.enabled else (None, None, 0)
+    timing = measure(spec, study, log, timing_workers) if study.timing.enabled else {}
     record = {**identity, **accuracy_columns(study, checked, ref, reason),
-              **timing_columns(*timing, first_call_s=first_call_s), **extra}
+              "time_first_call_s": first_call_s, "n_timed": 0, **timing, **extra}
     return Outcome(record, points)
+
+
+def first_call(spec: Spec, study: Study, log: Callable[[str], None]):
+    """(seconds, values) of the method's first call; Unsupported when it cannot run."""
+    with unsupported_errors():
+        reason = spec.unsupported()
+        if reason:
+            raise Unsupported(reason)
+        spec.prepare()
+        start = synced_timer()
+        raw = spec.call(log)
+        return synced_timer() - start, raw
 
 
 def accuracy_columns(study: Study, checked: Checked, ref: Reference, reason: np.ndarray) -> dict:
@@ -91,13 +102,35 @@ def accuracy_columns(study: Study, checked: Checked, ref: Reference, reason: np.
     }
 
 
-def measure(spec: Spec, study: Study) -> tuple:
-    """Steady-state time of the method and of the plain forward pass, on the same input."""
-    method_call, forward_call, n_timed = spec.timed()
-    threads = study.timing.num_threads or torch.get_num_threads()
-    run_time = study.timing.min_run_time
-    return (time_call(method_call, min_run_time=run_time, num_threads=threads),
-            time_call(forward_call, min_run_time=run_time, num_threads=threads), n_timed)
+def measure(spec: Spec, study: Study, log: Callable[[str], None],
+            workers: Optional[TimingWorkers] = None) -> dict:
+    """The timing columns: the method and the forward pass on the same input, interleaved
+    (harness.study.timing), here or in timing.processes fresh processes."""
+    n_timed = spec.timed()[2]
+    threads, rule = timing_threads(study.timing, n_timed)
+    before = load_snapshot()
+    k = study.timing.processes
+    if k > 1 and workers is not None:
+        log(f"  timing in {k} fresh processes ...")
+        pair = combine(workers(k))
+    else:
+        pair = time_spec(spec, study, threads)
+    return timing_columns(pair, n_timed, rule, before)
+
+
+def time_spec(spec: Spec, study: Study, threads: int) -> PairTiming:
+    """The protocol in this process, on a spec whose first call has run."""
+    method_call, forward_call, _ = spec.timed()
+    return measure_pair(method_call, forward_call, budget=study.timing, num_threads=threads,
+                        cpu_bound=study.device.type == "cpu")
+
+
+def time_study(study: Study, log: Callable[[str], None] = print) -> PairTiming:
+    """Only the timing of a study, from scratch (what a fresh timing process runs)."""
+    torch.manual_seed(study.seed)
+    spec = make_spec(study)
+    first_call(spec, study, log)
+    return time_spec(spec, study, timing_threads(study.timing, spec.timed()[2])[0])
 
 
 def points_table(checked: Checked, ref: Reference, reason: np.ndarray,

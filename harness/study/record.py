@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from harness.study.machine import machine_info
-from harness.study.timing import Timing
+from harness.study.timing import PairTiming, spread
 
 # Statuses: ok (numbers), and the failures that carry a reason instead.
 OK = "ok"
@@ -60,23 +60,34 @@ def exclusion_counts(reason: np.ndarray) -> dict:
             "n_uncertified": int((reason == "uncertified").sum())}
 
 
-def timing_columns(method: Optional[Timing], forward: Optional[Timing], n_timed: int,
-                   first_call_s: float) -> dict:
-    """Steady-state columns; time_first_call_s is the very first call (compile, warm-up)."""
-    if method is None:
-        return {"n_timed": 0, "time_first_call_s": first_call_s}
+def timing_columns(pair: PairTiming, n_timed: int, threads_rule: str, before: dict) -> dict:
+    """The steady-state columns (harness.study.timing): the method's time per call, the
+    forward pass beside it, their ratio, how far each can be trusted and why not."""
+    m, f = pair.method, pair.forward
+    reasons = list(pair.reasons)
+    if any("contended" in r for r in reasons):
+        reasons.append(f"when timing began: load average {before['load_avg_1m']:.1f}, "
+                       f"{before['runnable_others']} other runnable tasks, {before['cpus']} CPUs")
+    processes = pair.processes or (pair,)
     return {
         "n_timed": n_timed,
-        "time_first_call_s": first_call_s,
-        "time_median_s": method.median_s,
-        "time_iqr_s": method.iqr_s,
-        "time_min_s": method.min_s,
-        "time_noisy": method.noisy,
-        "n_repeats": method.n_repeats,
-        "raw_times_s": list(method.raw_times_s),
-        "forward_median_s": forward.median_s,
-        "points_per_s": n_timed / method.median_s,
-        "ns_per_point": method.median_s / n_timed * 1e9,
-        "cost_vs_forward": method.median_s / forward.median_s,
-        "num_threads": method.num_threads,
+        "time_median_s": m.median_s, "time_iqr_s": m.iqr_s, "time_min_s": m.min_s,
+        "time_ci_rel": m.ci_rel,
+        "time_noisy": pair.noisy, "time_noisy_reason": "; ".join(reasons),
+        "n_repeats": m.n_repeats, "n_blocks": m.n_blocks,
+        "n_blocks_stalled": m.n_blocks - m.n_clean,
+        "raw_times_s": list(m.raw_times_s),
+        "time_cpu_per_wall": m.cpu_per_wall, "time_faults_per_call": m.faults_per_call,
+        "time_warmup_s": pair.warmup_s, "time_warmup_blocks": pair.warmup_blocks,
+        "time_settled": pair.settled,
+        "forward_median_s": f.median_s, "forward_iqr_s": f.iqr_s,
+        "forward_raw_times_s": list(f.raw_times_s),
+        "forward_faults_per_call": f.faults_per_call,
+        "points_per_s": n_timed / m.median_s, "ns_per_point": m.median_s / n_timed * 1e9,
+        "cost_vs_forward": pair.ratio, "cost_vs_forward_ci_rel": pair.ratio_ci_rel,
+        "num_threads": pair.num_threads, "num_threads_rule": threads_rule,
+        "time_processes": len(processes),
+        "time_process_medians_s": [p.method.median_s for p in processes],
+        "time_process_spread": spread([p.method.median_s for p in processes]),
+        **before,
     }

@@ -21,10 +21,21 @@ class GridConf:
 @dataclass
 class TimingConf:
     enabled: bool = True
-    # Seconds of steady-state measurement per timed callable (method, forward pass).
-    min_run_time: float = 0.5
-    # Threads torch may use while timed; null = torch's default for this machine.
+    # Stop once the medians of the method, of the forward pass and of their ratio are each
+    # known to +- this fraction (95 % confidence), after at least min_run_time seconds.
+    precision: float = 0.02
+    # Seconds of interleaved measurement at least (after the warm-up), however precise.
+    min_run_time: float = 0.1
+    # Seconds of measurement at most (the warm-up gets as much again); a median not known
+    # to `precision` by then is flagged in time_noisy_reason.
+    max_run_time: float = 2.0
+    # Threads while timed. null: 1 below 32768 points timed (torch runs elementwise
+    # kernels that small on one thread anyway: a pool only adds wake-ups), else torch's
+    # default for this machine. Every record states the count in num_threads.
     num_threads: Optional[int] = None
+    # Repeat the measurement in this many fresh processes (as pyperf does): the record
+    # then gives the median over processes and their spread.
+    processes: int = 1
 
 
 @dataclass
