@@ -20,7 +20,8 @@ POINTS = "points"
 CONFIG = "config.yaml"
 MANIFEST = "sweep.json"
 # Columns that only the parquet table keeps (lists do not belong in a CSV cell).
-PARQUET_ONLY = ("raw_times_s", "forward_raw_times_s", "time_process_medians_s")
+PARQUET_ONLY = ("raw_times_s", "raw_times_stalled", "forward_raw_times_s",
+                "forward_raw_times_stalled", "time_process_medians_s")
 
 
 def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> None:

@@ -24,7 +24,7 @@ NO_TIMING = TimingConf(enabled=False)
 # The in-process sweep that the multirun, analysis and report tests read (12 jobs; see
 # conftest.small_sweep).
 SMALL_SWEEP = ("fn=sin,tanh", "method=autograd,loop,finite", "dtype=float32,float64",
-               "grid.n=60", "timing.min_run_time=0.02")
+               "grid.n=60", "timing.min_run_time=0.02", "timing.max_run_time=0.1")
 # What the messages that list the choices must say, written out (not read from the
 # registries they check).
 FUNCTION_NAMES = ("abs, cos, cube, elu, erf, exp, gelu, gelu_tanh, hardshrink, hardsigmoid, "

@@ -85,8 +85,28 @@ def test_per_point_slowdown_divides_autograds_throughput_by_the_loops():
         record("loop", points_per_s=1e4, cost_vs_forward=4000.0, time_median_s=1e-2),
         record("finite", points_per_s=1e7, cost_vs_forward=3.0, time_median_s=1e-5)])
     (row,) = per_point_slowdown(rows).to_dict("records")
-    assert (row["per_point_method"], row["slowdown"]) == ("loop", 2000.0)
+    assert (row["per_point_method"], row["slowdown"], row["trusted"]) == ("loop", 2000.0, True)
     assert throughput_table(rows).loc[("sin", "float64"), ("finite", "points_per_s")] == 1e7
+
+
+def test_a_slowdown_is_untrusted_when_either_sides_timing_is_flagged():
+    rows = pd.DataFrame([
+        record("autograd", points_per_s=2e7, cost_vs_forward=2.0, time_median_s=5e-6,
+               time_noisy=False),
+        record("loop", points_per_s=1e4, cost_vs_forward=4000.0, time_median_s=1e-2,
+               time_noisy=True),
+        record("autograd", "float32", points_per_s=4e7, cost_vs_forward=2.0,
+               time_median_s=5e-6, time_noisy=True),
+        record("loop", "float32", points_per_s=1e4, cost_vs_forward=4000.0,
+               time_median_s=1e-2, time_noisy=False),
+        record("autograd", fn="tanh", points_per_s=3e7, cost_vs_forward=2.0,
+               time_median_s=5e-6, time_noisy=False),
+        record("loop", fn="tanh", points_per_s=1e4, cost_vs_forward=4000.0,
+               time_median_s=1e-2, time_noisy=False)])
+    slow = per_point_slowdown(rows).set_index(["fn", "dtype"])
+    assert slow["trusted"].to_dict() == {("sin", "float64"): False, ("sin", "float32"): False,
+                                         ("tanh", "float64"): True}
+    assert slow.loc[("sin", "float32"), "slowdown"] == 4000.0
 
 
 def test_missing_jobs_are_those_without_a_record_in_any_override_order():
@@ -130,6 +150,10 @@ def test_per_point_slowdown_is_autograd_over_loop_throughput(small_sweep):
     records = load_records(small_sweep[0])
     slow = per_point_slowdown(records).set_index(["fn", "dtype"])
     assert list(slow["per_point_method"].unique()) == ["loop"]
-    pick = lambda m: records[(records["fn"] == "sin") & (records["dtype"] == "float32")  # noqa: E731
-                             & (records["method"] == m)]["points_per_s"].iloc[0]
-    assert slow.loc[("sin", "float32"), "slowdown"] == pick("autograd") / pick("loop")
+    assert len(slow) == 4
+    for (fn, dtype), row in slow.iterrows():
+        pick = records[(records["fn"] == fn) & (records["dtype"] == dtype)].set_index("method")
+        assert row["slowdown"] == pick.loc["autograd", "points_per_s"] / \
+            pick.loc["loop", "points_per_s"]
+        assert row["trusted"] == (not pick.loc["autograd", "time_noisy"]
+                                  and not pick.loc["loop", "time_noisy"])

@@ -73,7 +73,8 @@ def test_a_killed_sweep_reruns_to_every_record_exactly_once(tmp_path, reference_
 def test_joblib_runs_in_parallel_and_marks_the_timings(tmp_path, reference_cache):
     folder = tmp_path / "joblib"
     result = run("-m", "hydra/launcher=joblib", "fn=sin,tanh", "method=autograd,loop",
-                 "grid.n=60", "timing.min_run_time=0.02", f"hydra.sweep.dir={folder}",
+                 "grid.n=60", "timing.min_run_time=0.02", "timing.max_run_time=0.1",
+                 f"hydra.sweep.dir={folder}",
                  f"reference.cache_dir={reference_cache}")
     assert result.returncode == 0, result.stderr
     summary = pd.read_parquet(folder / "summary.parquet")

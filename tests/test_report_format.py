@@ -61,3 +61,18 @@ def test_a_run_whose_every_point_is_reference_limited_shows_dashes_not_numbers()
               "n_reference_limited": 2000, "time_median_s": math.nan}
     assert headline(record) == ("max |err| 0.000366, median — ULP, max — ULP, pass — "
                                 "(rel ≤ 1.3e-06), 2000 reference-limited")
+
+
+def test_the_speed_part_states_the_threads():
+    assert headline({**RECORD, "num_threads": 1}).endswith(
+        "; 2e+06 points/s, 21.6x the forward pass (1 thread)")
+    assert headline({**RECORD, "num_threads": 2}).endswith("forward pass (2 threads)")
+
+
+def test_untrustworthy_timing_says_so_next_to_its_numbers():
+    record = {**RECORD, "num_threads": 1, "time_noisy": True,
+              "time_noisy_reason": "contended: 12 of 20 method blocks waited for a CPU"}
+    assert headline(record).endswith(
+        "; 2e+06 points/s, 21.6x the forward pass (1 thread) [timing not trustworthy: "
+        "contended: 12 of 20 method blocks waited for a CPU]")
+    assert "not trustworthy" not in headline({**record, "time_noisy": False})

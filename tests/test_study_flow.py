@@ -99,7 +99,8 @@ def test_a_timed_cuda_study_counts_the_work_done_not_queued(compose_config, refe
     from harness.study.flow import run_study
 
     cfg = compose_config("fn=tanh", "method=autograd", "device=cuda", "grid.n=100000",
-                         "timing.min_run_time=0.05", f"reference.cache_dir={reference_cache}",
+                         "timing.min_run_time=0.05", "timing.max_run_time=0.25",
+                         f"reference.cache_dir={reference_cache}",
                          "reference.max_points=50")
     record = run_study(validate(cfg), tmp_path, log=lambda line: None).record
     assert record["status"] == "ok" and record["n_timed"] == 100000

@@ -188,7 +188,7 @@ def test_network_records_have_every_column_a_function_record_has(mlp, run):
 
 
 def test_timing_columns_when_timed():
-    timing = TimingConf(min_run_time=0.01)
+    timing = TimingConf(min_run_time=0.01, max_run_time=0.1)
     whole = run_network(method="autograd", timing=timing).record
     per_point = run_network(method="finite", timing=timing).record
     assert whole["n_timed"] == 100 and whole["time_median_s"] > 0

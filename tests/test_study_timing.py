@@ -166,8 +166,8 @@ def test_a_measurement_with_too_few_blocks_says_the_median_is_unknown():
     m = FakeMachine()
     t = measure(m, m.fn("m", [2.0**-3]), m.fn("f", [2.0**-3]), max_run_time=0.5)
     assert t.method.n_blocks == 2 and math.isinf(t.method.ci_rel)
-    assert t.reasons[-1] == ("median known only to unknown after 0.5 s (target ±2.0%; "
-                             "raise timing.max_run_time)")
+    assert t.reasons[-1] == ("too few undisturbed blocks to bound the median after 0.5 s "
+                             "(target ±2.0%: raise timing.max_run_time)")
 
 
 def test_a_wide_spread_stops_at_max_run_time_and_says_how_well_the_median_is_known():
@@ -180,7 +180,7 @@ def test_a_wide_spread_stops_at_max_run_time_and_says_how_well_the_median_is_kno
     assert t.reasons[0].startswith("method IQR/median ")
     known = max(t.method.ci_rel, t.forward.ci_rel, t.ratio_ci_rel)
     assert t.reasons[-1] == (f"median known only to ±{known:.1%} after "
-                             f"{t.measured_s:.2g} s (target ±2.0%; raise timing.max_run_time)")
+                             f"{t.measured_s:.2g} s (target ±2.0%: raise timing.max_run_time)")
     assert t.method.ci_rel == (2.0**-4 - 2.0**-6) / (2 * t.method.median_s)
 
 

@@ -128,6 +128,19 @@ def timed(records: pd.DataFrame) -> pd.DataFrame:
     return ok[ok["time_median_s"].notna()]
 
 
+def untrusted(rows: pd.DataFrame) -> pd.Series:
+    """Per row: its timing says it cannot be trusted (time_noisy, with a reason)."""
+    if "time_noisy" not in rows.columns:
+        return pd.Series(False, index=rows.index)
+    return rows["time_noisy"].fillna(False).astype(bool)
+
+
+def trusted(records: pd.DataFrame) -> pd.DataFrame:
+    """Timed rows whose timing can be trusted: the only ones findings quote ratios from."""
+    rows = timed(records)
+    return rows[~untrusted(rows)]
+
+
 def throughput_table(records: pd.DataFrame) -> pd.DataFrame:
     """points_per_s and cost_vs_forward per (fn, dtype, ...) x method variant."""
     rows = timed(records)
@@ -160,20 +173,23 @@ def per_point_slowdown(records: pd.DataFrame, baseline: str = "autograd") -> pd.
 
     `slowdown` = baseline points/s over the per-point method's points/s (how many times
     slower the loop is per point). Per-point methods are those flagged in the registry.
+    `trusted`: neither side's timing is flagged (time_noisy); findings quote only those.
     """
     rows = timed(records)
     if rows.empty:
         return pd.DataFrame()
+    rows = rows.assign(trusted=~untrusted(rows))
     per_point = rows[rows["method"].map(lambda m: m in METHODS and METHODS.get(m).per_point)]
     base = rows[rows["method"] == baseline]
     keys = row_keys(rows)
     if per_point.empty or base.empty:
         return pd.DataFrame()
-    merged = per_point.merge(base[keys + ["points_per_s", "cost_vs_forward"]], on=keys,
-                             suffixes=("", "_base"))
+    merged = per_point.merge(base[keys + ["points_per_s", "cost_vs_forward", "trusted"]],
+                             on=keys, suffixes=("", "_base"))
     merged["slowdown"] = merged["points_per_s_base"] / merged["points_per_s"]
+    merged["trusted"] = merged["trusted"] & merged["trusted_base"]
     columns = keys + ["variant", "points_per_s", "points_per_s_base", "cost_vs_forward",
-                      "cost_vs_forward_base", "slowdown"]
+                      "cost_vs_forward_base", "slowdown", "trusted"]
     return merged[columns].rename(columns={
         "variant": "per_point_method", "points_per_s": "per_point_points_per_s",
         "points_per_s_base": f"{baseline}_points_per_s", "cost_vs_forward": "per_point_cost",

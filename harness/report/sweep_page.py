@@ -63,17 +63,25 @@ def accuracy_block(table: pd.DataFrame) -> Table:
                         "(unsupported, failed, or not in this sweep).")
 
 
-def throughput_block(table: pd.DataFrame, parallel: pd.DataFrame) -> Table:
+def throughput_block(table: pd.DataFrame, parallel: pd.DataFrame,
+                     noisy: pd.DataFrame = pd.DataFrame()) -> Table:
+    def flagged(marks: pd.DataFrame, row, v) -> bool:
+        return not marks.empty and bool(marks.get(v, {}).get(row.name, False))
+
     def cell(row, v) -> str:
         pps, cost = row.get((v, "points_per_s")), row.get((v, "cost_vs_forward"))
         if is_missing(pps):
             return "—"
-        mark = " †" if not parallel.empty and bool(parallel.get(v, {}).get(row.name, False)) else ""
-        return f"{fmt(pps)} pt/s · {fmt(cost)}×{mark}"
+        marks = (" †" if flagged(parallel, row, v) else "") + \
+            (" ‡" if flagged(noisy, row, v) else "")
+        return f"{fmt(pps)} pt/s · {fmt(cost)}×{marks}"
 
     note = "Cells: points per second · time relative to the forward pass f(x) on the same x."
     if not parallel.empty and parallel.any().any():
         note += " † timed while other jobs of the sweep ran on the same machine: contended."
+    if not noisy.empty and noisy.any().any():
+        note += (" ‡ timing not trustworthy (the reason is in summary.csv, "
+                 "time_noisy_reason); left out of the findings.")
     return matrix_block(table, cell, note)
 
 
@@ -160,10 +168,10 @@ def throughput_section(records: pd.DataFrame) -> tuple[list[Block], dict]:
     if throughput.empty:
         return [], {}
     rows = t.timed(records)
-    parallel = (t.pivot(rows.assign(parallel=rows["parallel"].fillna(False).astype(float)),
-                            ["parallel"]).xs("parallel", axis=1, level="metric").fillna(0) > 0
+    parallel = (_flag_pivot(rows, rows["parallel"].fillna(False).astype(bool))
                 if "parallel" in rows.columns else pd.DataFrame())
-    blocks: list[Block] = [Heading("Throughput"), throughput_block(throughput, parallel)]
+    noisy = _flag_pivot(rows, t.untrusted(rows))
+    blocks: list[Block] = [Heading("Throughput"), throughput_block(throughput, parallel, noisy)]
     tables = {"throughput": throughput}
     slow = t.per_point_slowdown(records)
     if not slow.empty:
@@ -181,6 +189,12 @@ def throughput_section(records: pd.DataFrame) -> tuple[list[Block], dict]:
                                     f"{fn}: points/s and cost relative to the forward pass "
                                     f"against grid.n (hollow: timed in parallel)"))
     return blocks, tables
+
+
+def _flag_pivot(rows: pd.DataFrame, flag: pd.Series) -> pd.DataFrame:
+    """A boolean per row as a (row keys x variant) table, for marking cells."""
+    marked = rows.assign(flag=flag.astype(float))
+    return t.pivot(marked, ["flag"]).xs("flag", axis=1, level="metric").fillna(0) > 0
 
 
 def failures_section(records: pd.DataFrame) -> list[Block]:

@@ -100,14 +100,24 @@ def autograd_words(ratios: pd.DataFrame, worst: pd.DataFrame) -> list[str]:
 
 
 def slowdown_words(slow: pd.DataFrame) -> list[str]:
+    """The per-point methods' slowdown, from trustworthy timings only (both sides)."""
     lines = []
     for method, group in slow.groupby("per_point_method", sort=False):
-        s = group["slowdown"]
+        trusted = group[group["trusted"].astype(bool)] if "trusted" in group else group
+        left_out = len(group) - len(trusted)
+        why = (f" ({left_out} configuration{'s' if left_out > 1 else ''} with untrustworthy "
+               f"timing left out)" if left_out else "")
+        if trusted.empty:
+            lines.append(f"the per-point **{method}**: no trustworthy timing to compare with "
+                         f"autograd{why}")
+            continue
+        s = trusted["slowdown"]
         spread = (f" (range {fmt_ratio(s.min())}–{fmt_ratio(s.max())}, {len(s)} configurations)"
                   if len(s) > 1 else "")
         lines.append(f"the per-point **{method}** is {fmt_ratio(s.median())} slower per point than "
-                     f"vectorized autograd{spread}; it costs {fmt_ratio(group['per_point_cost'].median())} "
-                     f"the forward pass against {fmt_ratio(group['autograd_cost'].median())} for autograd")
+                     f"vectorized autograd{spread}; it costs {fmt_ratio(trusted['per_point_cost'].median())} "
+                     f"the forward pass against {fmt_ratio(trusted['autograd_cost'].median())} for "
+                     f"autograd{why}")
     return lines
 
 
@@ -124,15 +134,38 @@ def context_words(records: pd.DataFrame, manifest: dict) -> list[str]:
         lines.append(f"records come from {records['host'].nunique()} hosts "
                      f"({', '.join(sorted(records['host'].astype(str).unique()))}); compare "
                      f"timings only within a host")
-    if not timed.empty and "time_noisy" in timed.columns and timed["time_noisy"].fillna(False).any():
-        lines.append(f"{int(timed['time_noisy'].fillna(False).sum())} timings are noisy "
-                     f"(IQR/median > 0.1)")
+    lines += noisy_words(timed)
     missing = t.missing_jobs(records, manifest.get("jobs") or [])
     if missing:
         lines.append(f"{len(missing)} of the {len(manifest['jobs'])} jobs of the sweep have no "
                      f"record yet (interrupted?); rerun the same command with "
                      f"hydra.sweep.dir=<this folder> to complete it")
     return lines
+
+
+def noisy_words(timed: pd.DataFrame) -> list[str]:
+    """How many timings cannot be trusted, and the commonest reasons (they are marked ‡
+    and left out of every ratio quoted above)."""
+    flagged = timed[t.untrusted(timed)]
+    if flagged.empty:
+        return []
+    reasons = flagged.get("time_noisy_reason", pd.Series("", index=flagged.index))
+    causes = reasons.fillna("").map(
+        lambda r: ", ".join(sorted({c for c in map(_cause, r.split("; ")) if c})) or "noisy")
+    counts = ", ".join(f"{n} {c}" for c, n in causes.value_counts().items())
+    return [f"{len(flagged)} of {len(timed)} timings cannot be trusted ({counts}); they are "
+            f"marked ‡ and left out of the ratios above"]
+
+
+def _cause(reason: str) -> str:
+    """The kind of a time_noisy_reason part: contended, drifting, imprecise, spread, ..."""
+    for word, cause in (("contended", "contended"), ("drifting", "still drifting"),
+                        ("known only", "imprecise"), ("too few", "imprecise"),
+                        ("IQR", "wide spread"),
+                        ("disagree", "processes disagree"), ("load average", "")):
+        if word in reason:
+            return cause
+    return "noisy" if reason else ""
 
 
 def triage_words(table: pd.DataFrame) -> list[str]:

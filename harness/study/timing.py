@@ -312,9 +312,10 @@ def distrust(pair: PairTiming, budget: TimingConf) -> tuple[str, ...]:
             reasons.append(f"{name} IQR/median {t.spread:.2f} > {NOISY_IQR_OVER_MEDIAN}")
     known = max(pair.method.ci_rel, pair.forward.ci_rel, pair.ratio_ci_rel)
     if known > budget.precision:
-        within = "unknown" if math.isinf(known) else f"±{known:.1%}"
-        reasons.append(f"median known only to {within} after {pair.measured_s:.2g} s "
-                       f"(target ±{budget.precision:.1%}; raise timing.max_run_time)")
+        what = ("too few undisturbed blocks to bound the median" if math.isinf(known)
+                else f"median known only to ±{known:.1%}")
+        reasons.append(f"{what} after {pair.measured_s:.2g} s (target "
+                       f"±{budget.precision:.1%}: raise timing.max_run_time)")
     return tuple(reasons)
 
 
