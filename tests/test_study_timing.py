@@ -268,6 +268,13 @@ def test_fresh_processes_that_disagree_are_flagged():
                          "fresh processes disagree: medians span 40% of their median")
 
 
+def test_the_same_kind_of_reason_from_several_processes_is_said_once():
+    c = combine([pair(1.0, 2.0, ["contended: 5 of 8 method blocks", "drifting after 2 s"]),
+                 pair(1.0, 2.0, ["contended: 7 of 9 method blocks"]), pair(1.0, 2.0)])
+    assert c.reasons == ("2 of 3 processes: contended: 5 of 8 method blocks",
+                         "1 of 3 processes: drifting after 2 s")
+
+
 def test_a_measurement_survives_json():
     import json
 

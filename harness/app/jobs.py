@@ -11,6 +11,7 @@ import json
 import sys
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from harness.app.commandline import fail
+from harness.app.timing_worker import run_workers
 from harness.config.validate import ConfigError, method_params, validate
 from harness.multirun import manifest
 from harness.multirun.heartbeat import heartbeat
@@ -54,7 +56,10 @@ def _reject(run_dir: Path, message: str) -> None:
 
 def compute(cfg: DictConfig, run_dir: Path, log) -> Outcome:
     """The study a config asks for; raises ConfigError (one line) for one that cannot run."""
-    return run_study(validate(cfg), run_dir, log=log)
+    study = validate(cfg)
+    workers = partial(run_workers, OmegaConf.to_yaml(cfg, resolve=True), log=log,
+                      max_run_time=study.timing.max_run_time)
+    return run_study(study, run_dir, log=log, timing_workers=workers)
 
 
 def context_columns(cfg: DictConfig, overrides: list[str], launcher: LauncherInfo,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
@@ -340,8 +341,7 @@ def combine(pairs: Sequence[PairTiming]) -> PairTiming:
             faults_per_call=median(t.faults_per_call for t in timings))
 
     medians = [p.method.median_s for p in pairs]
-    reasons = [f"{sum(r in p.reasons for p in pairs)} of {len(pairs)} processes: {r}"
-               for r in dict.fromkeys(r for p in pairs for r in p.reasons)]
+    reasons = _shared_reasons(pairs)
     if spread(medians) > PROCESS_SPREAD:
         reasons.append(f"fresh processes disagree: medians span {spread(medians):.0%} "
                        f"of their median")
@@ -352,6 +352,17 @@ def combine(pairs: Sequence[PairTiming]) -> PairTiming:
         warmup_blocks=int(median(p.warmup_blocks for p in pairs)),
         settled=all(p.settled for p in pairs), measured_s=sum(p.measured_s for p in pairs),
         num_threads=first.num_threads, reasons=tuple(reasons), processes=tuple(pairs))
+
+
+def _shared_reasons(pairs: Sequence[PairTiming]) -> list[str]:
+    """Each kind of reason once (the same words up to the numbers), with how many
+    processes gave it and the first one's text."""
+    kinds: dict[str, tuple[str, set[int]]] = {}
+    for i, p in enumerate(pairs):
+        for r in p.reasons:
+            text, seen = kinds.setdefault(re.sub(r"[\d.±%]+", "#", r), (r, set()))
+            seen.add(i)
+    return [f"{len(seen)} of {len(pairs)} processes: {text}" for text, seen in kinds.values()]
 
 
 def spread(values: Sequence[float]) -> float:
