@@ -223,7 +223,7 @@ CHECKS: dict[str, tuple[Callable[[Path, int, bool], list[Row]], int]] = {
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="done_means.py", description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(CHECKS),
                         help=f"comma-separated checks among {', '.join(CHECKS)}")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
