@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pandas as pd
+from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.analysis.tables import missing_jobs
+from harness.multirun.compose import compose_once
 from harness.multirun.launchers import LauncherInfo, available_cpus, launcher_info
 from harness.multirun.manifest import expand_jobs, finished_index, varying_keys
 from harness.results import job_key, read_manifest, write_manifest
@@ -35,6 +37,7 @@ class SweepCallback(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        compose_once(GlobalHydra.instance().config_loader())
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         jobs = expand_jobs(config)
