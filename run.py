@@ -1,7 +1,8 @@
 """dydx entry point: `python run.py [overrides]`, `python run.py -m [sweep overrides]`.
 
 Thin on purpose: register the config groups, check the command line, hand the composed
-config to harness.app.jobs.run_job. Everything else lives in harness/.
+config to harness.app.jobs.run_job. Everything else lives in harness/, imported only
+when a job runs.
 """
 import sys
 
@@ -9,7 +10,6 @@ import hydra
 from omegaconf import DictConfig
 
 from harness.app.commandline import fail, precheck
-from harness.app.jobs import run_job
 from harness.config.store import register_configs
 
 register_configs()
@@ -17,6 +17,10 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    # Imported here: a command that precheck or Hydra turns away, and --help, never pay
+    # for pandas, matplotlib and the study (seconds on a small machine).
+    from harness.app.jobs import run_job
+
     run_job(cfg)
 
 
