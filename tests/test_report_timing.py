@@ -18,7 +18,8 @@ TIMED = {"n_timed": 2000, "time_median_s": 1e-4, "time_iqr_s": 2e-6, "time_min_s
          "cost_vs_forward": 5.0, "num_threads": 1, "num_threads_rule": "auto: 1 below 32768 points",
          "n_blocks": 32, "n_blocks_stalled": 3, "time_warmup_s": 0.12, "time_warmup_blocks": 6,
          "time_settled": True, "time_cpu_per_wall": 0.99, "time_faults_per_call": 0.0,
-         "forward_faults_per_call": 0.5, "load_avg_1m": 1.25, "runnable_others": 1, "cpus": 2,
+         "forward_faults_per_call": 0.5, "time_early_s": 2e-4, "time_early_faults_per_call": 12.0,
+         "load_avg_1m": 1.25, "runnable_others": 1, "cpus": 2,
          "time_processes": 1, "time_noisy": False, "time_noisy_reason": ""}
 
 
@@ -30,6 +31,7 @@ def test_the_run_pages_timing_table_says_how_well_and_under_what_load_it_was_tim
                 "| blocks measured / waited for a CPU (left out) | 32 / 3 |",
                 "| warm-up until times stopped drifting (s, blocks) | 0.12, 6 |",
                 "| page faults per call: method / forward | 0 / 0.5 |",
+                "| before settling: time per call (s), page faults per call | 0.0002, 12 |",
                 "| load average, other runnable tasks, CPUs when timing began | 1.25, 1, 2 |"):
         assert row in table
     assert "not trustworthy" not in table and "fresh processes" not in table

@@ -91,6 +91,8 @@ def test_warm_up_lasts_until_the_block_times_stop_drifting():
     t = measure(m, method, m.fn("f", [SLOW]))
     assert t.warmup_blocks == 8 and t.settled
     assert t.warmup_s == 2.0**-3 + 2.0**-4 + 2.0**-5 + 5 * SLOW + 8 * SLOW
+    # The state before settling: the median of the first three warm-up blocks.
+    assert t.early_s == 2.0**-4
 
 
 def test_method_and_forward_blocks_alternate_after_calibration():
@@ -196,6 +198,7 @@ def test_page_faults_are_counted_per_call():
     m = FakeMachine()
     t = measure(m, m.fn("m", [2.0**-10], faults=3), m.fn("f", [SLOW], faults=0))
     assert t.method.faults_per_call == 3.0 and t.forward.faults_per_call == 0.0
+    assert t.early_faults_per_call == 3.0
     assert t.method.calls_per_block == 12
 
 
@@ -252,7 +255,7 @@ def pair(median: float, ratio: float, reasons=()) -> PairTiming:
                   faults_per_call=0.0)
     return PairTiming(method=t, forward=t, ratio=ratio, ratio_ci_rel=0.0, warmup_s=0.5,
                       warmup_blocks=6, settled=True, measured_s=1.0, num_threads=1,
-                      reasons=tuple(reasons))
+                      early_s=2 * median, early_faults_per_call=0.0, reasons=tuple(reasons))
 
 
 def test_fresh_processes_give_the_median_of_their_medians_and_their_spread():

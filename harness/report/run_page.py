@@ -174,6 +174,8 @@ def _timing_table(r: dict) -> str:
             ("CPU-seconds per second while timed", r["time_cpu_per_wall"]),
             ("page faults per call: method / forward",
              f"{fmt(r['time_faults_per_call'])} / {fmt(r['forward_faults_per_call'])}"),
+            ("before settling: time per call (s), page faults per call",
+             f"{fmt(r.get('time_early_s'))}, {fmt(r.get('time_early_faults_per_call'))}"),
             ("load average, other runnable tasks, CPUs when timing began",
              f"{fmt(r['load_avg_1m'])}, {r['runnable_others']}, {r['cpus']}"),
         ]

@@ -224,6 +224,10 @@ class PairTiming:
     settled: bool  # the warm-up saw the block times stop drifting
     measured_s: float
     num_threads: int
+    # The state before settling: the method's first WINDOW warm-up blocks (median time
+    # per call, page faults per call). A fresh process that calls a few times sees this.
+    early_s: float = math.nan
+    early_faults_per_call: float = math.nan
     reasons: tuple[str, ...] = ()  # why the numbers cannot be trusted; () = trustworthy
     # Per fresh process (timing.processes > 1): each process's own measurement.
     processes: tuple["PairTiming", ...] = field(default=())
@@ -296,7 +300,10 @@ def measure_pair(method: Callable[[], object], forward: Callable[[], object], *,
         ratio=median(ratios) if ratios else math.nan, ratio_ci_rel=median_ci_rel(ratios),
         warmup_s=warm_s, warmup_blocks=len(warm_a),
         settled=settled(warm_a, cpu_bound) and settled(warm_b, cpu_bound),
-        measured_s=measured, num_threads=num_threads)
+        measured_s=measured, num_threads=num_threads,
+        early_s=median(b.per_call_s for b in warm_a[:WINDOW]),
+        early_faults_per_call=sum(b.faults for b in warm_a[:WINDOW])
+        / sum(b.calls for b in warm_a[:WINDOW]))
     return replace(pair, reasons=distrust(pair, budget))
 
 
@@ -350,6 +357,8 @@ def combine(pairs: Sequence[PairTiming]) -> PairTiming:
         ratio=median(p.ratio for p in pairs), ratio_ci_rel=spread([p.ratio for p in pairs]) / 2,
         warmup_s=median(p.warmup_s for p in pairs),
         warmup_blocks=int(median(p.warmup_blocks for p in pairs)),
+        early_s=median(p.early_s for p in pairs),
+        early_faults_per_call=median(p.early_faults_per_call for p in pairs),
         settled=all(p.settled for p in pairs), measured_s=sum(p.measured_s for p in pairs),
         num_threads=first.num_threads, reasons=tuple(reasons), processes=tuple(pairs))
 
