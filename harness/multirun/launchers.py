@@ -1,19 +1,12 @@
 """Launchers: who runs a sweep's jobs, how many at once, and how many threads each gets."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional
 
 from omegaconf import DictConfig
 
-
-def available_cpus() -> int:
-    """CPUs this process may run on (a SLURM allocation or taskset narrows it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+from harness.study.machine import available_cpus  # noqa: F401 - its home is the machine
 
 
 @dataclass(frozen=True)
