@@ -77,6 +77,14 @@ def test_a_block_grows_until_it_lasts_ten_milliseconds():
     assert len(f.calls) == 1 + 12
 
 
+def test_a_clock_that_never_moves_cannot_grow_a_block_forever(monkeypatch):
+    monkeypatch.setattr(tm, "MAX_CALLS", 5000)
+    m = FakeMachine()
+    f = m.fn("a", [0.0])
+    assert calls_per_block(f, m.probes()) == 5000
+    assert len(f.calls) == 1 + 1000 + 5000  # 1, then x1000, then capped
+
+
 def test_a_slow_call_is_one_call_per_block():
     m = FakeMachine()
     assert calls_per_block(m.fn("a", [SLOW]), m.probes()) == 1

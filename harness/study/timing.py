@@ -47,6 +47,8 @@ from harness.study.settings import TimingConf
 # A block lasts at least this long: the synchronizing clock costs ~1 µs (< 0.01 %), and
 # a few scheduler ticks (4 ms at 250 Hz) fit in it.
 BLOCK_S = 0.01
+# Calls per block at most (a block of 10 ms holds ~10^5 calls of the cheapest op).
+MAX_CALLS = 10**6
 # Warm-up: settled when the median of the last WINDOW blocks is within DRIFT of the
 # WINDOW before them.
 WINDOW = 3
@@ -109,14 +111,15 @@ def run_block(fn: Callable[[], object], calls: int, probes: Probes) -> Block:
 
 
 def calls_per_block(fn: Callable[[], object], probes: Probes) -> int:
-    """How many calls make a block of at least BLOCK_S (grown from 1, at most 1000x a step)."""
+    """How many calls make a block of at least BLOCK_S (grown from 1, at most 1000x a step;
+    at most MAX_CALLS, for a clock too coarse to see the calls)."""
     calls = 1
     while True:
         wall = run_block(fn, calls, probes).wall_s
-        if wall >= BLOCK_S:
+        if wall >= BLOCK_S or calls >= MAX_CALLS:
             return calls
         grow = BLOCK_S / wall if wall > 0 else 1000.0
-        calls = max(calls + 1, math.ceil(calls * min(1000.0, grow * 1.1)))
+        calls = min(MAX_CALLS, max(calls + 1, math.ceil(calls * min(1000.0, grow * 1.1))))
 
 
 # --- statistics ---------------------------------------------------------------------------
