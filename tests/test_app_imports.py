@@ -1,5 +1,6 @@
-"""A command imports what it needs: no Dynamo unless a compiled method runs, and a command
-turned away at the door never imports the study's heavy libraries (subprocesses: slow)."""
+"""A command imports what it needs: no Dynamo unless a compiled method runs, no scipy
+unless a function needs scipy.special, and a command turned away at the door never imports
+the study's heavy libraries (subprocesses: slow)."""
 from __future__ import annotations
 
 import subprocess
@@ -20,7 +21,7 @@ except SystemExit as exit_:
     print("EXIT", exit_.code)
 print("LOADED", " ".join(m for m in {modules!r} if m in sys.modules))
 """
-HEAVY = ["torch._dynamo", "torch._inductor", "matplotlib", "pandas", "pyarrow"]
+HEAVY = ["torch._dynamo", "torch._inductor", "scipy", "matplotlib", "pandas", "pyarrow"]
 
 
 def loaded(*args: str) -> tuple[list[str], str]:
@@ -31,12 +32,13 @@ def loaded(*args: str) -> tuple[list[str], str]:
     return line.split()[1:], done.stdout + done.stderr
 
 
-def test_a_default_run_never_imports_dynamo(tmp_path, reference_cache):
+def test_a_default_run_imports_neither_dynamo_nor_scipy(tmp_path, reference_cache):
     modules, printed = loaded("grid.n=50", "timing.enabled=false", "device=cpu",
                               f"hydra.run.dir={tmp_path / 'run'}",
                               f"reference.cache_dir={reference_cache}")
     assert (tmp_path / "run" / "records.parquet").is_file(), printed
     assert "torch._dynamo" not in modules and "torch._inductor" not in modules
+    assert "scipy" not in modules  # sin's error model needs no scipy.special
     assert {"matplotlib", "pandas"} <= set(modules)  # the run did draw and store
 
 

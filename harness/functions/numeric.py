@@ -17,15 +17,20 @@ from harness.functions.nodes import X_SYMBOL
 
 # Symbolic derivatives beyond this size are too slow to lambdify for an error model.
 MAX_OPS = 4000
+# Functions that NumPy's printer cannot vectorize but scipy.special can (the rest falls
+# back to mpmath point by point in `evaluate`).
+NEEDS_SCIPY = (sp.erf, sp.erfc, sp.gamma, sp.loggamma, sp.besselj)
 
 
 # Differentiating and lambdifying are the slow part, and a sweep asks for the same few
 # expressions again and again: memoize these pure functions of the expression.
 @functools.lru_cache(maxsize=512)
 def _vectorized(expr: sp.Expr):
+    # scipy only for what NumPy has no ufunc for: importing it costs ~0.2 s a process.
+    modules = ["scipy", "numpy"] if expr.has(*NEEDS_SCIPY) else ["numpy"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sp.lambdify([X_SYMBOL], expr, modules=["scipy", "numpy"])
+        return sp.lambdify([X_SYMBOL], expr, modules=modules)
 
 
 @functools.lru_cache(maxsize=512)
