@@ -215,7 +215,11 @@ def consistency_rows(record: dict) -> list[tuple[str, object]]:
 
 
 def save_figure(fig, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
+    # zlib level 3, not PIL's 6: half the encoding time (measured 15 vs 30 ms for an error
+    # plot) for 7 % more bytes; every job of a sweep writes two of these.
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png",
+                                               pil_kwargs={"compress_level": 3}),
+                 suffix=".png")
 
 
 def write_run_views(run_dir: Path, record: dict, points: pd.DataFrame) -> None:
