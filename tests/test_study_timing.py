@@ -176,6 +176,8 @@ def test_a_measurement_with_too_few_blocks_says_the_median_is_unknown():
     m = FakeMachine()
     t = measure(m, m.fn("m", [2.0**-3]), m.fn("f", [2.0**-3]), max_run_time=0.5)
     assert t.method.n_blocks == 2 and math.isinf(t.method.ci_rel)
+    assert t.reasons[0] == ("warm-up too short to see the times settle (2 blocks in 0.5 s: "
+                            "raise timing.max_run_time)")
     assert t.reasons[-1] == ("too few undisturbed blocks to bound the median after 0.5 s "
                              "(target ±2.0%: raise timing.max_run_time)")
 

@@ -160,6 +160,7 @@ def noisy_words(timed: pd.DataFrame) -> list[str]:
 def _cause(reason: str) -> str:
     """The kind of a time_noisy_reason part: contended, drifting, imprecise, spread, ..."""
     for word, cause in (("contended", "contended"), ("drifting", "still drifting"),
+                        ("warm-up too short", "warm-up too short"),
                         ("known only", "imprecise"), ("too few", "imprecise"),
                         ("IQR", "wide spread"),
                         ("disagree", "processes disagree"), ("load average", "")):

@@ -313,7 +313,10 @@ def measure_pair(method: Callable[[], object], forward: Callable[[], object], *,
 def distrust(pair: PairTiming, budget: TimingConf) -> tuple[str, ...]:
     """Why a measurement's numbers cannot be trusted, one short phrase each (none: trust)."""
     reasons = []
-    if not pair.settled:
+    if not pair.settled and pair.warmup_blocks < 2 * WINDOW:
+        reasons.append(f"warm-up too short to see the times settle ({pair.warmup_blocks} "
+                       f"blocks in {pair.warmup_s:.2g} s: raise timing.max_run_time)")
+    elif not pair.settled:
         reasons.append(f"times still drifting after {pair.warmup_s:.2g} s of warm-up")
     for name, t in (("method", pair.method), ("forward pass", pair.forward)):
         if t.n_clean < MIN_CLEAN_SHARE * t.n_blocks:
