@@ -300,3 +300,26 @@ def test_threads_default_to_one_for_small_grids_and_torchs_default_for_large():
     assert timing_threads(TimingConf(), 32768) == (torch.get_num_threads(),
                                                    "auto: torch's default")
     assert timing_threads(TimingConf(num_threads=3), 10) == (3, "timing.num_threads")
+
+
+def test_the_records_timing_columns_come_from_the_measurement():
+    from harness.study.record import timing_columns
+
+    before = {"load_avg_1m": 3.25, "runnable_others": 4, "cpus": 2}
+    p = pair(2.0**-10, 4.0, ["contended: 9 of 12 method blocks waited for a CPU"])
+    cols = timing_columns(p, 2048, "auto: 1 below 32768 points", before)
+    assert (cols["time_median_s"], cols["points_per_s"], cols["ns_per_point"]) == \
+        (2.0**-10, 2048 * 2.0**10, 2.0**-10 / 2048 * 1e9)
+    assert (cols["cost_vs_forward"], cols["num_threads"], cols["num_threads_rule"]) == \
+        (4.0, 1, "auto: 1 below 32768 points")
+    assert cols["time_noisy"] is True
+    assert cols["time_noisy_reason"] == (
+        "contended: 9 of 12 method blocks waited for a CPU; when timing began: load "
+        "average 3.2, 4 other runnable tasks, 2 CPUs")
+    assert (cols["time_processes"], cols["time_process_medians_s"],
+            cols["time_process_spread"]) == (1, [2.0**-10], 0.0)
+    assert {k: cols[k] for k in before} == before
+    three = combine([pair(1.0, 2.0), pair(2.0, 2.0), pair(4.0, 2.0)])
+    cols = timing_columns(three, 10, "timing.num_threads", before)
+    assert (cols["time_processes"], cols["time_process_medians_s"],
+            cols["time_process_spread"]) == (3, [1.0, 2.0, 4.0], 1.5)
