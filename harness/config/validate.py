@@ -149,7 +149,7 @@ def parse_timing(timing: DictConfig) -> TimingConf:
 
 
 def _reference(reference: DictConfig) -> ReferenceConf:
-    r = ReferenceConf(**OmegaConf.to_container(reference))
+    r = ReferenceConf(**OmegaConf.to_container(reference, resolve=True))
     if r.max_points < 2:
         raise ConfigError(f"reference.max_points must be >= 2, got {r.max_points}")
     if r.dps < 40:
