@@ -91,6 +91,23 @@ def load_records(folder: Path) -> pd.DataFrame:
     return records.sort_values(order, kind="stable").reset_index(drop=True)
 
 
+def read_records(source: Path) -> pd.DataFrame:
+    """Records from a folder (every finished run below it, see load_records) or from a
+    stored table: a sweep's summary.parquet/.csv or a run's records.parquet/.csv (as copied
+    from another commit or host). Raises FileNotFoundError with a one-line message."""
+    source = Path(source)
+    if source.is_dir():
+        records = load_records(source)
+        if records.empty:
+            raise FileNotFoundError(f"no finished runs under {source} (a run is finished "
+                                    f"when its folder holds {RECORDS}.parquet)")
+        return records
+    if source.is_file() and source.suffix in (".parquet", ".csv"):
+        return pd.read_parquet(source) if source.suffix == ".parquet" else pd.read_csv(source)
+    raise FileNotFoundError(f"{source} is neither a folder of runs nor a stored table "
+                            f"(summary.parquet, summary.csv, records.parquet or records.csv)")
+
+
 def write_manifest(sweep_dir: Path, manifest: dict) -> Path:
     return atomic_write_text(Path(sweep_dir) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 

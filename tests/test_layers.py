@@ -25,7 +25,7 @@ LAYERS = {
     "analysis": 5,
     "report": 6,
     "multirun": 7,
-    "app": 8, "docs": 8,
+    "app": 8, "docs": 8, "api": 8, "compare": 8,
 }
 # Only these may import Hydra (plots, tables and the study must be usable without it).
 HYDRA_PACKAGES = {"config", "multirun", "app"}

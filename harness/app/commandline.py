@@ -15,12 +15,12 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from harness.config.schema import DEVICES
+from harness.config.store import CONF_DIR
 from harness.dtypes import DTYPES
 from harness.functions.catalog import FUNCTIONS
 from harness.methods import METHODS
 from harness.registry import choice_error
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Config groups whose choices precheck validates; `sweep` is the preset folder conf/sweep/.
 CHECKED_GROUPS = ("fn", "method", "dtype", "device", "sweep")
 # Launchers that Hydra's plugins provide without a file in conf/hydra/launcher/.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from harness.config.schema import DEVICES, ORDERS
 from harness.dtypes import DTYPES
-from harness.functions.catalog import resolve_function
+from harness.functions.catalog import Function, resolve_function
 from harness.methods import METHODS
 from harness.methods.base import Method
 from harness.networks.checks import V_KINDS
@@ -30,13 +31,16 @@ def method_params(cfg: DictConfig) -> dict:
             if k != "name"}
 
 
-def validate(cfg: DictConfig) -> Study:
-    """Composed config -> Study, or ConfigError with a one-line message."""
+def validate(cfg: DictConfig, function: Optional[Function] = None) -> Study:
+    """Composed config -> Study, or ConfigError with a one-line message.
+
+    `function`, when given, is the subject instead of cfg.fn: a Python callable that the
+    Python API wrapped (harness.functions.catalog.callable_function)."""
     method = _checked(lambda: METHODS.get(cfg.method.name))
     params = _params(method, method_params(cfg))
-    network = cfg.fn.kind == "network"
-    subject = _network(cfg, method) if network else _checked(lambda: resolve_function(
-        cfg.fn.kind, cfg.fn.name, cfg.fn.expr, cfg.fn.target, cfg.fn.derivative))
+    network = function is None and cfg.fn.kind == "network"
+    subject = function or (_network(cfg, method) if network else _checked(lambda: resolve_function(
+        cfg.fn.kind, cfg.fn.name, cfg.fn.expr, cfg.fn.target, cfg.fn.derivative)))
     return Study(subject=subject, method=method, params=params, order=_order(cfg.order, network),
                  dtype=parse_dtype(cfg.dtype.name), device=parse_device(cfg.device.name),
                  timing=parse_timing(cfg.timing), reference=_reference(cfg.reference),

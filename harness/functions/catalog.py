@@ -171,17 +171,46 @@ def import_target(target: str, field: str) -> Callable:
         if not hasattr(obj, attr):
             raise ValueError(f"{field}: {module_name!r} has no attribute {attr_path!r}")
         obj = getattr(obj, attr)
+    if not callable(obj):
+        raise ValueError(f"{field}: {target!r} is not callable")
+    return _as_callable(obj, field)
+
+
+def callable_name(fn: Callable) -> str:
+    """What records call a Python callable: its __name__ ('special_erfcx' for
+    torch.special.erfcx), or its class name for a module instance such as nn.GELU()."""
+    return getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def callable_function(fn: Callable, name: str | None = None,
+                      derivative: Callable | None = None) -> Function:
+    """Your own code as a study subject (fn=py, or a callable given to the Python API).
+
+    It has no symbolic form: its reference is float64 Ridders extrapolation of the forward
+    (never its backward, which may be what is under test), or `derivative` when given. A
+    torch.autograd.Function class is called through .apply, so its backward is exercised.
+    """
+    fn, derivative = (_as_callable(f, field) for f, field in
+                      ((fn, "fn"), (derivative, "derivative")))
+    return Function(name or callable_name(fn), "py", None, user_fn=fn, user_derivative=derivative)
+
+
+def _as_callable(obj, field: str):
+    if obj is None:
+        return None
     if isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
         return obj.apply
     if not callable(obj):
-        raise ValueError(f"{field}: {target!r} is not callable")
+        raise ValueError(f"{field} must be callable (a function of one tensor), got "
+                         f"{type(obj).__name__}")
     return obj
 
 
 def user_function(target: str, derivative: str | None = None) -> Function:
-    return Function(target, "py", None, user_fn=import_target(target, "fn.target"),
-                    user_derivative=None if derivative is None
-                    else import_target(derivative, "fn.derivative"))
+    """fn=py: `package.module:function` (and its trusted derivative), imported."""
+    return callable_function(import_target(target, "fn.target"), target,
+                             None if derivative is None
+                             else import_target(derivative, "fn.derivative"))
 
 
 def resolve_function(kind: str, name: str | None = None, expr: str | None = None,

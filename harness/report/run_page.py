@@ -222,15 +222,22 @@ def save_figure(fig, path: Path) -> None:
                  suffix=".png")
 
 
+def run_figures(points: pd.DataFrame, record: dict) -> dict:
+    """{file name: Figure} of a run: its values and its error (none for a run without
+    points, such as a failed one)."""
+    if record.get("status", "ok") != "ok" or points.empty:
+        return {}
+    network = record.get("fn_source") == "network"
+    values, errors = (vjp_figure, vjp_error_figure) if network else \
+        (derivative_figure, error_figure)
+    return {"derivative.png": values(points, record), "error.png": errors(points, record)}
+
+
 def write_run_views(run_dir: Path, record: dict, points: pd.DataFrame) -> None:
     """The derived files of a run: plots (when it has points) and report.md."""
     run_dir = Path(run_dir)
-    if record.get("status", "ok") == "ok" and not points.empty:
-        network = record.get("fn_source") == "network"
-        values, errors = (vjp_figure, vjp_error_figure) if network else \
-            (derivative_figure, error_figure)
-        save_figure(values(points, record), run_dir / "derivative.png")
-        save_figure(errors(points, record), run_dir / "error.png")
+    for name, figure in run_figures(points, record).items():
+        save_figure(figure, run_dir / name)
     atomic_write_text(run_dir / "report.md", run_markdown(record))
 
 
