@@ -2,7 +2,9 @@
 
 Layer order (bottom to top), the same as README.md's "How the code is laid out":
 registries and dtype facts -> functions, methods -> networks -> the study flow -> config,
-results on disk -> analysis -> report -> sweep mechanics -> the app behind run.py.
+results on disk -> analysis -> report -> sweep mechanics -> the app behind run.py, the
+Python API (api) and the comparison of stored results (compare), which know nothing of
+each other (the harness package itself joins them lazily).
 A module may import its own package and any lower layer, never a higher one, and never a
 package of its own rank (functions and methods know nothing of each other).
 """
