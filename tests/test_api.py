@@ -104,8 +104,15 @@ def test_nothing_is_written_unless_asked(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_out_stores_a_run_folder_like_the_command_line(tmp_path):
-    r = dydx.study("sin", method="finite", out=tmp_path / "run", quiet=True, **SMALL)
+def cached(cache) -> dict:
+    """SMALL, with the session's reference cache: a study with out= caches its reference
+    beside its results (results/.cache/reference by default)."""
+    return {**SMALL, "reference": dict(cache_dir=str(cache))}
+
+
+def test_out_stores_a_run_folder_like_the_command_line(tmp_path, reference_cache):
+    r = dydx.study("sin", method="finite", out=tmp_path / "run", quiet=True,
+                   **cached(reference_cache))
     names = {p.name for p in (tmp_path / "run").iterdir()}
     assert {"records.parquet", "points.parquet", "config.yaml", "report.md",
             "derivative.png", "error.png"} <= names
@@ -114,11 +121,11 @@ def test_out_stores_a_run_folder_like_the_command_line(tmp_path):
     assert stored["launcher"] == "api" and stored["overrides"].startswith("fn=sin method=finite")
 
 
-def test_out_never_overwrites_a_finished_run(tmp_path):
-    dydx.study("sin", out=tmp_path, quiet=True, **SMALL)
+def test_out_never_overwrites_a_finished_run(tmp_path, reference_cache):
+    dydx.study("sin", out=tmp_path, quiet=True, **cached(reference_cache))
     before = (tmp_path / "records.parquet").read_bytes()
     with pytest.raises(ConfigError) as err:
-        dydx.study("cos", out=tmp_path, quiet=True, **SMALL)
+        dydx.study("cos", out=tmp_path, quiet=True, **cached(reference_cache))
     assert str(err.value) == f"{tmp_path} already holds a finished run; nothing was " \
                              f"changed. Choose another out"
     assert (tmp_path / "records.parquet").read_bytes() == before
@@ -201,25 +208,27 @@ def test_sweep_params_lists_are_swept():
     assert errors[1] / errors[2] == pytest.approx(100, rel=0.01)
 
 
-def test_sweep_checks_every_combination_before_running_any(tmp_path, capsys):
+def test_sweep_checks_every_combination_before_running_any(tmp_path, capsys, reference_cache):
     with pytest.raises(ConfigError) as err:
         dydx.sweep(fn=["sin", "tanh"], method=["autograd", "finite"], params=dict(h=1e-3),
-                   out=tmp_path / "s", **SMALL)
+                   out=tmp_path / "s", **cached(reference_cache))
     assert str(err.value) == "sweep job fn=sin method=autograd dtype=float64 device=auto " \
                              "order=1 method.h=0.001: method autograd takes no parameter " \
                              "'h'; it takes: none"
     assert not (tmp_path / "s").exists() and capsys.readouterr().out == ""
 
 
-def test_a_stored_sweep_resumes_and_loads_back(tmp_path, capsys):
+def test_a_stored_sweep_resumes_and_loads_back(tmp_path, capsys, reference_cache):
     folder = tmp_path / "sweep"
-    first = dydx.sweep(fn=["sin", "tanh"], method=["autograd", "finite"], out=folder, **SMALL)
+    first = dydx.sweep(fn=["sin", "tanh"], method=["autograd", "finite"], out=folder,
+                       **cached(reference_cache))
     printed = capsys.readouterr().out
     assert printed.splitlines()[0] == f"dydx: sweep of 4 jobs into {folder}"
     assert "[1/4] fn=sin method=autograd: max |err| " in printed
     assert (folder / "report.html").is_file() and (folder / "summary.parquet").is_file()
     (folder / "1_sin_finite_float64" / "records.parquet").unlink()
-    again = dydx.sweep(fn=["sin", "tanh"], method=["autograd", "finite"], out=folder, **SMALL)
+    again = dydx.sweep(fn=["sin", "tanh"], method=["autograd", "finite"], out=folder,
+                       **cached(reference_cache))
     printed = capsys.readouterr().out
     assert "3 already finished there and will be skipped" in printed
     assert printed.count("skipped, finished earlier in") == 3

@@ -95,6 +95,16 @@ def render_markdown(blocks: Sequence[Block]) -> str:
     return "\n\n".join(out) + "\n"
 
 
+def render_text(table: Table) -> str:
+    """A table for a terminal: columns padded to their widest cell, the note below."""
+    rows = [table.header, *table.rows]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(table.header))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + (f"\n{table.note}" if table.note else "")
+
+
 def _inline_html(text: str) -> str:
     """Escape, then the two markdown marks the report's prose uses: `code` and **bold**
     (bold only outside code, so an expression such as `x**2*sin(x)` stays literal)."""

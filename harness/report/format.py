@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from harness.study.timing import NOISY_IQR_OVER_MEDIAN
+
 
 def fmt(value, digits: int = 3) -> str:
     """Numbers for people: 3 significant digits, '—' for missing."""
@@ -24,6 +26,22 @@ def fmt_ratio(value) -> str:
     if 100 <= value < 1e6:
         return f"{float(f'{value:.3g}'):,.0f}×"  # 3 significant digits, then thousands marks
     return f"{value:.3g}×"
+
+
+# After a timing whose repeats spread too widely (time_noisy): do not rely on it.
+NOISY_MARK = "!"
+
+
+def fmt_spread(median_s, iqr_s, noisy=None) -> str:
+    """A timing's spread, as torch.utils.benchmark's Compare shows it: '±1.5%' is half the
+    interquartile range of the timed repeats relative to their median (the middle half of
+    the repeats lies about that close to it); ' !' follows when the timing is noisy
+    (`noisy`, else IQR/median > 0.1); '' when there is no timing."""
+    if is_missing(median_s) or is_missing(iqr_s) or not median_s > 0:
+        return ""
+    if noisy is None or is_missing(noisy):
+        noisy = iqr_s / median_s > NOISY_IQR_OVER_MEDIAN
+    return f"±{fmt(50 * iqr_s / median_s, 2)}%" + (f" {NOISY_MARK}" if bool(noisy) else "")
 
 
 def is_missing(value) -> bool:
