@@ -35,7 +35,8 @@ from harness.analysis.tables import variant_labels
 from harness.atomic import atomic_write
 from harness.config.validate import ConfigError
 from harness.report.blocks import Table, render_text
-from harness.report.format import NOISY_MARK, fmt, fmt_ratio, fmt_spread, is_missing
+from harness.report.format import (NOISY_MARK, fmt, fmt_ratio, fmt_spread, is_missing,
+                                   spread_known)
 from harness.results import read_records
 from harness.study.record import OK
 
@@ -232,6 +233,7 @@ def _table(both: pd.DataFrame, rules: tuple[Rule, ...]) -> pd.DataFrame:
         for side in ("old", "new"):
             row[f"time_iqr_s_{side}"] = r.get(f"time_iqr_s_{side}", math.nan)
             row[f"time_noisy_{side}"] = r.get(f"time_noisy_{side}", None)
+            row[f"time_blocks_{side}"] = _blocks(r.get(f"raw_times_s_{side}"))
         row["failures"], row["within_noise"] = _verdict(r, rules)
         rows.append(row)
     return pd.DataFrame(rows, columns=_table_columns(both))
@@ -246,8 +248,14 @@ def _table_columns(both: pd.DataFrame) -> list[str]:
     columns = ["fn", "label", "dtype", "device", "n", "order", "status_old", "status_new"]
     for column in _compared(both):
         columns += [f"{column}_old", f"{column}_new", f"{column}_ratio"]
-    return columns + ["time_iqr_s_old", "time_noisy_old", "time_iqr_s_new", "time_noisy_new",
-                      "failures", "within_noise"]
+    return columns + [f"{c}_{side}" for side in ("old", "new")
+                      for c in ("time_iqr_s", "time_noisy", "time_blocks")] + \
+        ["failures", "within_noise"]
+
+
+def _blocks(raw_times) -> float:
+    """How many timed blocks a record's median and IQR come from (parquet keeps them)."""
+    return math.nan if raw_times is None or isinstance(raw_times, float) else len(raw_times)
 
 
 def _verdict(r: pd.Series, rules: tuple[Rule, ...]) -> tuple[list[str], list[str]]:
@@ -267,20 +275,28 @@ def _verdict(r: pd.Series, rules: tuple[Rule, ...]) -> tuple[list[str], list[str
             continue
         said = f"{name}: {rule.text}: {rule.column} {fmt(old)} → {fmt(new)} " \
                f"({fmt_ratio(ratio(old, new))})"
-        if rule.column in TIMED and rule.ratio and not _beyond_noise(r):
+        beyond = _beyond_noise(r) if rule.column in TIMED and rule.ratio else True
+        if beyond is None:
+            noise.append(said + ", but a side has fewer than 4 timed blocks, so no spread "
+                                "to tell it from noise: time it longer (timing.min_run_time)")
+        elif not beyond:
             noise.append(said + ", inside the timing noise")
         else:
             failures.append(said)
     return failures, noise
 
 
-def _beyond_noise(r: pd.Series) -> bool:
+def _beyond_noise(r: pd.Series) -> Optional[bool]:
     """Whether the middle halves of the two timings (median ± IQR/2) do not overlap, so the
-    change that crossed a rule's threshold is more than the noise of either side."""
+    change that crossed a rule's threshold is more than the noise of either side; None
+    when a side's spread comes from too few timed blocks to say."""
     old, new = (r.get(f"{TIME}_{s}", math.nan) for s in ("old", "new"))
     old_iqr, new_iqr = (r.get(f"time_iqr_s_{s}", math.nan) for s in ("old", "new"))
-    if any(is_missing(v) for v in (old, new, old_iqr, new_iqr)):
-        return True  # no spread stored: the threshold alone decides
+    if any(is_missing(v) for v in (old_iqr, new_iqr)):
+        return True  # no spread stored at all: the threshold alone decides
+    if not all(spread_known(iqr, _blocks(r.get(f"raw_times_s_{s}")))
+               for iqr, s in ((old_iqr, "old"), (new_iqr, "new"))):
+        return None
     return new - new_iqr / 2 > old + old_iqr / 2 or new + new_iqr / 2 < old - old_iqr / 2
 
 
@@ -306,7 +322,8 @@ def _time_cell(row: pd.Series, side: str) -> str:
     median = row[f"{TIME}_{side}"]
     if is_missing(median):
         return "—"
-    spread = fmt_spread(median, row[f"time_iqr_s_{side}"], row[f"time_noisy_{side}"])
+    spread = fmt_spread(median, *(row[f"{c}_{side}"] for c in
+                                  ("time_iqr_s", "time_noisy", "time_blocks")))
     return f"{fmt(median)} s {spread}".strip()
 
 
@@ -329,8 +346,9 @@ def comparison_table(c: Comparison) -> Table:
         cells.append("FAIL" if r["failures"] else ("noise" if r["within_noise"] else ""))
         rows.append(tuple(cells))
     note = ("×: NEW/OLD (above 1: larger error or slower). time/call: median per call ± half "
-            f"its IQR relative to the median; {NOISY_MARK} noisy (IQR/median > 0.1). noise: a "
-            "timing rule crossed its threshold inside the two sides' spread, so it did not fire.")
+            f"its IQR relative to the median; {NOISY_MARK} noisy (IQR/median > 0.1); ±? too "
+            "few timed blocks for a spread. noise: a timing rule crossed its threshold inside "
+            "the two sides' spread (or with no spread to tell), so it did not fire.")
     return Table(header, tuple(rows), note)
 
 

@@ -76,6 +76,16 @@ def test_a_slowdown_beyond_the_timing_noise_fails():
                           "0.00125 (1.25×)",)
 
 
+def test_a_slowdown_timed_in_too_few_blocks_is_noted_not_failed():
+    old = frame(record(time_median_s=1.0e-3, time_iqr_s=1e-6, raw_times_s=[1e-3] * 3))
+    new = frame(record(time_median_s=2.0e-3, time_iqr_s=1e-6, raw_times_s=[2e-3] * 3))
+    c = comparison(old, new, ["time>1.2x"])
+    assert c.ok and c.notes[0].startswith("sin | autograd | float32: time>1.2x: "
+                                          "time_median_s 0.001 → 0.002 (2×), but a side has "
+                                          "fewer than 4 timed blocks")
+    assert "0.002 s ±?" in str(c)
+
+
 def test_a_configuration_that_fails_only_in_new_always_fails_the_gate():
     old = frame(record())
     new = frame(record(status="error", status_reason="RuntimeError: boom", max_ulp=float("nan")))

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from harness.report.format import fmt, fmt_ratio, headline, summary_line
+from harness.report.format import fmt, fmt_ratio, fmt_spread, headline, summary_line
 
 
 def test_numbers_have_three_significant_digits_and_missing_is_a_dash():
@@ -76,3 +76,13 @@ def test_untrustworthy_timing_says_so_next_to_its_numbers():
         "; 2e+06 points/s, 21.6x the forward pass (1 thread) [timing not trustworthy: "
         "contended: 12 of 20 method blocks waited for a CPU]")
     assert "not trustworthy" not in headline({**record, "time_noisy": False})
+
+
+def test_a_timings_spread_is_half_its_iqr_relative_to_the_median_and_says_when_unknown():
+    assert fmt_spread(1e-3, 3e-5) == "±1.5%"  # half of 3% of the median
+    assert fmt_spread(1e-3, 2.4e-4) == "±12% !"  # IQR/median 0.24 > 0.1: noisy
+    assert fmt_spread(1e-3, 2.4e-4, noisy=False) == "±12%"  # the record's own flag wins
+    assert fmt_spread(1e-3, 2e-5, noisy=False, blocks=3) == "±?"  # too few blocks
+    assert fmt_spread(1e-3, 2e-5, noisy=False, blocks=4) == "±1%"
+    assert fmt_spread(1e-3, 0.0) == "±?"  # no block count stored: IQR 0 is one block
+    assert fmt_spread(math.nan, 1e-5) == "" == fmt_spread(None, None)  # not timed

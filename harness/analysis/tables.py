@@ -141,10 +141,21 @@ def trusted(records: pd.DataFrame) -> pd.DataFrame:
     return rows[~untrusted(rows)]
 
 
+# The time per call and its spread come along, so each throughput cell can show its noise.
+THROUGHPUT_METRICS = ["points_per_s", "cost_vs_forward", "time_median_s", "time_iqr_s",
+                      "time_noisy", "time_blocks"]
+
+
 def throughput_table(records: pd.DataFrame) -> pd.DataFrame:
-    """points_per_s and cost_vs_forward per (fn, dtype, ...) x method variant."""
+    """points_per_s, cost_vs_forward and the timing's median, IQR, noisy flag and number
+    of timed blocks (from the parquet's raw times) per (fn, dtype, ...) x method variant."""
     rows = timed(records)
-    return pivot(rows, ["points_per_s", "cost_vs_forward"]) if not rows.empty else pd.DataFrame()
+    if rows.empty:
+        return pd.DataFrame()
+    if "raw_times_s" in rows.columns:
+        rows = rows.assign(time_blocks=rows["raw_times_s"].map(
+            lambda times: len(times) if times is not None else math.nan))
+    return pivot(rows, [m for m in THROUGHPUT_METRICS if m in rows.columns])
 
 
 def error_vs_best(records: pd.DataFrame) -> pd.DataFrame:

@@ -43,9 +43,22 @@ class Bullets:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A table cell that links a file beside the report, e.g. a run's report.md."""
+
+    text: str
+    # Relative to the report; never an external URL (the HTML must open from disk alone).
+    path: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
+    # Cells are text, or a Link.
+    rows: tuple[tuple, ...]
     note: str = ""
 
 
@@ -68,9 +81,15 @@ class Fold:
 Block = Union[Heading, Text, Bullets, Table, Image, Fold]
 
 
-def _md_cell(text: str) -> str:
+def _md_cell(text) -> str:
     """Data in a table cell or a title: literal, even when it holds | or * (x**2*sin(x))."""
-    return str(text).replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+    literal = str(text).replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+    return f"[{literal}]({text.path})" if isinstance(text, Link) else literal
+
+
+def _html_cell(cell) -> str:
+    text = html.escape(str(cell), quote=False)
+    return f'<a href="{html.escape(cell.path)}">{text}</a>' if isinstance(cell, Link) else text
 
 
 def render_markdown(blocks: Sequence[Block]) -> str:
@@ -128,7 +147,7 @@ def _html_block(block: Block) -> str:
         return "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>"
     if isinstance(block, Table):
         head = "".join(f"<th>{html.escape(h, quote=False)}</th>" for h in block.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c, quote=False)}</td>" for c in row)
+        body = "".join("<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row)
                        + "</tr>" for row in block.rows)
         note = f"<p class=note>{_inline_html(block.note)}</p>" if block.note else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"

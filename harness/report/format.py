@@ -30,18 +30,29 @@ def fmt_ratio(value) -> str:
 
 # After a timing whose repeats spread too widely (time_noisy): do not rely on it.
 NOISY_MARK = "!"
+# Quartiles of fewer timed blocks than this say nothing about the spread.
+MIN_BLOCKS = 4
 
 
-def fmt_spread(median_s, iqr_s, noisy=None) -> str:
+def fmt_spread(median_s, iqr_s, noisy=None, blocks=None) -> str:
     """A timing's spread, as torch.utils.benchmark's Compare shows it: '±1.5%' is half the
-    interquartile range of the timed repeats relative to their median (the middle half of
-    the repeats lies about that close to it); ' !' follows when the timing is noisy
-    (`noisy`, else IQR/median > 0.1); '' when there is no timing."""
+    interquartile range of the timed blocks relative to their median (the middle half of
+    them lies about that close to it); ' !' follows when the timing is noisy (`noisy`, else
+    IQR/median > 0.1); '±?' when there were fewer than MIN_BLOCKS blocks (`blocks`, or an
+    IQR of exactly 0 when the count is not stored); '' when there is no timing."""
     if is_missing(median_s) or is_missing(iqr_s) or not median_s > 0:
         return ""
+    if not spread_known(iqr_s, blocks):
+        return "±?"
     if noisy is None or is_missing(noisy):
         noisy = iqr_s / median_s > NOISY_IQR_OVER_MEDIAN
     return f"±{fmt(50 * iqr_s / median_s, 2)}%" + (f" {NOISY_MARK}" if bool(noisy) else "")
+
+
+def spread_known(iqr_s, blocks=None) -> bool:
+    """Whether an IQR says something: from MIN_BLOCKS timed blocks or more (when the count
+    is stored; else an IQR of exactly 0 betrays a single block)."""
+    return blocks >= MIN_BLOCKS if not is_missing(blocks) else iqr_s != 0
 
 
 def is_missing(value) -> bool:
