@@ -223,7 +223,8 @@ def _stepsize_panel(ax, rows: pd.DataFrame, dtype: str, schemes: list[str], mode
 
 
 def pareto_front(speed: np.ndarray, error: np.ndarray) -> np.ndarray:
-    """Indices of points no other point beats on both speed (higher) and error (lower)."""
+    """Indices of points no other point beats on both speed (higher) and error (lower),
+    fastest first."""
     order = np.argsort(-speed, kind="stable")
     front, best = [], np.inf
     for i in order:
@@ -248,42 +249,141 @@ def _clusters(u: np.ndarray, v: np.ndarray, radius: float = 0.2) -> list[list[in
     return groups
 
 
+def _staircase(speed: np.ndarray, err: np.ndarray, front: np.ndarray, xlim, ylim):
+    """The edge of the region the front dominates (slower and less accurate than some
+    point of it), from the top of the axes down to the fastest point, then step by step to
+    the most accurate one and out to the left edge: a visible line even for one point."""
+    xs, ys = [speed[front[0]]], [ylim[1]]
+    for k, i in enumerate(front):
+        xs += [speed[i], speed[i]]
+        ys += [err[front[k - 1]] if k else ylim[1], err[i]]
+    xs.append(xlim[0])
+    ys.append(err[front[-1]])
+    return np.array(xs), np.array(ys)
+
+
+# Label positions tried around a point, in points: right, left, above, below, then further.
+LABEL_OFFSETS = [(dx * r, dy * r) for r in (1, 2.5, 4)
+                 for dx, dy in ((6, 3), (6, -3), (-6, 3), (-6, -3), (0, 8), (0, -8))]
+
+
+def _place_labels(ax, xy: list[tuple[float, float]], texts: list[str], renderer) -> None:
+    """Annotate each point with its text at the first offset (LABEL_OFFSETS) where the
+    label stays inside the axes and clear of the other labels and of every marker."""
+    inside = ax.get_window_extent(renderer)
+    taken = [_marker_box(ax, p) for p in xy]
+    for point, text in zip(xy, texts):
+        best = None
+        for dx, dy in LABEL_OFFSETS:
+            label = ax.annotate(text, point, xytext=(dx, dy), textcoords="offset points",
+                                fontsize="x-small", ha="left" if dx > 0 else "right" if dx < 0
+                                else "center", va="bottom" if dy > 0 else "top")
+            box = label.get_window_extent(renderer)
+            clash = _outside(box, inside) + sum(_overlap(box, other) for other in taken)
+            if best is None or clash < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (clash, label, box)
+            else:
+                label.remove()
+            if clash == 0:
+                break
+        taken.append(best[2])
+
+
+def _marker_box(ax, point, radius: float = 8.0):
+    from matplotlib.transforms import Bbox
+
+    x, y = ax.transData.transform(point)
+    return Bbox([[x - radius, y - radius], [x + radius, y + radius]])
+
+
+def _overlap(a, b) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _outside(box, inside) -> float:
+    """Area of `box` outside `inside` (times 10: a clipped label is worse than a close one)."""
+    return 10 * (box.width * box.height - _overlap(box, inside))
+
+
 def frontier_figure(points: pd.DataFrame) -> Figure:
     """Accuracy against throughput, one point per method variant, one panel per dtype.
 
     points: dtype, variant, points_per_s, norm_rel_err (medians over the sweep's functions),
-    parallel. The Pareto front (nothing both faster and more accurate) is joined by a line.
+    parallel. The Pareto front (nothing is both faster and more accurate) is drawn as the
+    edge of the region it dominates, its points ringed; labels are placed clear of each
+    other, of the markers and of the axes' edges.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     dtypes = list(dict.fromkeys(points["dtype"]))
-    fig, axes = _panels(len(dtypes), width=6.2, height=4.6)
+    fig = Figure(figsize=(6.4 * len(dtypes), 5.4))
+    renderer = FigureCanvasAgg(fig).get_renderer()  # labels are measured to be placed
+    axes = fig.subplots(1, len(dtypes), squeeze=False)[0]
+    # A fixed layout (no constrained layout moving the axes after the labels are placed);
+    # the bottom band holds the legend, so it never covers a point or a label.
+    fig.subplots_adjust(left=0.1 / len(dtypes) + 0.02, right=0.98, top=0.88, bottom=0.2,
+                        wspace=0.28)
     for ax, dtype in zip(axes, dtypes):
-        sub = points[points["dtype"] == dtype].reset_index(drop=True)
-        eps = torch.finfo(DTYPES[dtype]).eps if dtype in DTYPES else 1e-16
-        # Exact results (error 0) cannot sit on a log axis: draw them at eps/100.
-        err = np.maximum(sub["norm_rel_err"].to_numpy(dtype=float), eps / 100)
-        speed = sub["points_per_s"].to_numpy(dtype=float)
-        hollow = sub["parallel"].fillna(False).astype(bool).to_numpy() \
-            if "parallel" in sub.columns else np.zeros(len(sub), dtype=bool)
-        ax.loglog(speed[~hollow], err[~hollow], "o", color="tab:blue", label="timed serially")
-        if hollow.any():
-            ax.loglog(speed[hollow], err[hollow], "o", mfc="none", color="tab:red",
-                      label="timed in parallel (contended)")
-        front = pareto_front(speed, err)
-        ax.loglog(speed[front], err[front], "-", color="tab:blue", alpha=0.4, lw=1,
-                  label="Pareto front")
-        for members in _clusters(np.log10(speed), np.log10(err)):
-            i = members[0]
-            ax.annotate("\n".join(sub["variant"].iloc[j] for j in members), (speed[i], err[i]),
-                        fontsize="x-small", xytext=(4, 3), textcoords="offset points",
-                        va="bottom")
-        ax.axhline(eps, color="tab:green", ls="--", lw=0.8, label=f"eps({dtype})")
-        ax.set_xlabel("points / s (median over functions)")
-        ax.set_ylabel("max |error| / max |f'| (median over functions)")
-        ax.set_title(dtype)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="x-small", loc="best")
+        _frontier_panel(ax, points[points["dtype"] == dtype].reset_index(drop=True), dtype,
+                        renderer)
+    handles = _frontier_legend(points)
+    fig.legend(handles=handles, loc="lower center", ncol=2 if len(dtypes) == 1 else len(handles),
+               fontsize="small", frameon=False)
     fig.suptitle("Accuracy against throughput: lower right is better")
     return fig
+
+
+def _frontier_panel(ax, sub: pd.DataFrame, dtype: str, renderer) -> None:
+    eps = torch.finfo(DTYPES[dtype]).eps if dtype in DTYPES else 1e-16
+    # Exact results (error 0) cannot sit on a log axis: draw them at eps/100.
+    err = np.maximum(sub["norm_rel_err"].to_numpy(dtype=float), eps / 100)
+    speed = sub["points_per_s"].to_numpy(dtype=float)
+    hollow = sub["parallel"].fillna(False).astype(bool).to_numpy() \
+        if "parallel" in sub.columns else np.zeros(len(sub), dtype=bool)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    xlim = (speed.min() / 10 ** 0.5, speed.max() * 10 ** 0.8)
+    ylim = (min(err.min(), eps) / 10 ** 0.8, max(err.max(), eps) * 10 ** 0.8)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    front = pareto_front(speed, err)
+    xs, ys = _staircase(speed, err, front, xlim, ylim)
+    ax.fill(np.r_[xs, xlim[0]], np.r_[ys, ylim[1]], color="tab:blue", alpha=0.06, lw=0)
+    ax.plot(xs, ys, "-", color="tab:blue", alpha=0.6, lw=1.2)
+    ax.plot(speed[front], err[front], "o", ms=11, mfc="none", mec="tab:blue", mew=1.2)
+    ax.plot(speed[~hollow], err[~hollow], "o", color="tab:blue")
+    ax.plot(speed[hollow], err[hollow], "o", mfc="none", color="tab:red")
+    ax.axhline(eps, color="tab:green", ls="--", lw=0.8)
+    groups = _clusters(np.log10(speed), np.log10(err))
+    _place_labels(ax, [(speed[g[0]], err[g[0]]) for g in groups],
+                  ["\n".join(sub["variant"].iloc[j] for j in g) for g in groups], renderer)
+    ax.set_xlabel("points / s (median over functions)")
+    ax.set_ylabel("max |error| / max |f'| (median over functions)")
+    ax.set_title(dtype)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _frontier_legend(points: pd.DataFrame) -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color="tab:blue", marker="o", ls="", label="timed serially")]
+    if "parallel" in points.columns and points["parallel"].fillna(False).astype(bool).any():
+        handles.append(Line2D([], [], color="tab:red", marker="o", mfc="none", ls="",
+                              label="timed in parallel (contended)"))
+    handles += [
+        Line2D([], [], color="tab:blue", alpha=0.6, lw=1.2, marker="o", ms=11, mfc="none",
+               label="Pareto front (none faster and more accurate)"),
+        Patch(color="tab:blue", alpha=0.06, label="dominated by the front"),
+        Line2D([], [], color="tab:green", ls="--", lw=0.8, label="eps of the dtype"),
+    ]
+    if (points["norm_rel_err"] == 0).any():
+        handles.append(Line2D([], [], ls="", label="error 0 (exact): drawn at eps/100"))
+    return handles
 
 
 def scaling_figure(rows: pd.DataFrame, title: str) -> Figure:
