@@ -410,8 +410,9 @@ def sweep(fn: Union[FnLike, Sequence[FnLike]] = "sin",
     if folder is None:
         return SweepResult(summary, None, tuple(runs))
     outcome = write_sweep_report(folder)
-    for line in end_messages(folder, manifest, outcome.records, outcome.paths):
-        say(f"dydx: {line}")
+    for line in end_messages(folder, manifest, outcome.records, outcome.paths,
+                             headline=outcome.headline):
+        say(line)
     return SweepResult(outcome.records, folder, tuple(runs))
 
 

@@ -21,8 +21,9 @@ from harness.multirun.compose import compose_once
 from harness.multirun.launchers import LauncherInfo, available_cpus, launcher_info
 from harness.multirun.manifest import expand_jobs, finished_index, varying_keys
 from harness.results import job_key, read_manifest, write_manifest
+from harness.report.blocks import Table, render_text
 from harness.report.format import summary_line
-from harness.report.sweep_page import write_sweep_report
+from harness.report.sweep_page import CONSOLE_ROWS, write_sweep_report
 from harness.study.record import OK
 
 
@@ -65,8 +66,8 @@ class SweepCallback(Callback):
             _say(f"building the report failed; rebuild it with: python -m harness.report {sweep_dir}")
             raise
         for line in end_messages(sweep_dir, manifest, outcome.records, outcome.paths,
-                                 echo_jobs=output_in_logs(config)):
-            _say(line)
+                                 echo_jobs=output_in_logs(config), headline=outcome.headline):
+            print(line, flush=True)
 
 
 def output_in_logs(config: DictConfig) -> bool:
@@ -97,12 +98,16 @@ def start_message(sweep_dir: Path, total: Optional[int], info: LauncherInfo,
 
 
 def end_messages(sweep_dir: Path, manifest: dict, records: pd.DataFrame, paths: dict,
-                 echo_jobs: bool = False) -> list[str]:
-    """The closing lines: what finished, what failed, where the report is."""
-    lines = []
+                 echo_jobs: bool = False, headline: Optional[Table] = None) -> list[str]:
+    """The closing lines, as printed: the report's headline table, then (each after
+    'dydx: ') what finished, what failed, where the report is."""
+    said = []
     if echo_jobs and not records.empty:  # job output went to submitit's log files
-        lines += [f"[{int(r.get('job_num', -1)) + 1}] {summary_line(r.to_dict())}"
-                  for _, r in records.iterrows()]
+        said += [f"[{int(r.get('job_num', -1)) + 1}] {summary_line(r.to_dict())}"
+                 for _, r in records.iterrows()]
+    table = headline_lines(headline, paths.get("report.md")) \
+        if headline is not None and headline.rows else []
+    lines = []
     jobs = manifest.get("jobs") or []
     if jobs:
         missing = missing_jobs(records, jobs)
@@ -119,4 +124,14 @@ def end_messages(sweep_dir: Path, manifest: dict, records: pd.DataFrame, paths: 
     for name in ("summary.csv", "report.md", "report.html"):
         if name in paths:
             lines.append(f"{name}: {paths[name]}")
+    return [f"dydx: {line}" for line in said] + table + [f"dydx: {line}" for line in lines]
+
+
+def headline_lines(table: Table, report: Optional[Path]) -> list[str]:
+    """The report's headline table for the terminal, at most CONSOLE_ROWS rows of it."""
+    shown = Table(table.header, table.rows[:CONSOLE_ROWS], table.note)
+    lines = [""] + render_text(shown).splitlines() + [""]
+    if len(table.rows) > CONSOLE_ROWS:
+        lines.insert(3 + CONSOLE_ROWS, f"... {len(table.rows) - CONSOLE_ROWS} more rows in "
+                                       f"{report or 'report.md'}")
     return lines
