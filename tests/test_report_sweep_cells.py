@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.analysis.tables import accuracy_table, error_vs_best
-from harness.report.sweep_page import accuracy_cell, ratio_block
+from harness.report.sweep_page import accuracy_cell, ratio_blocks
 
 
 def record(method: str, fn: str = "sin", **values) -> dict:
@@ -39,7 +39,8 @@ def test_accuracy_cells_lead_with_failures_and_show_a_dash_without_a_result():
 
 def test_ratio_cells_mark_non_finite_variants_and_leave_missing_ones_blank():
     accuracy = accuracy_table(ROWS)
-    block = ratio_block(error_vs_best(ROWS), accuracy.xs("n_nonfinite", axis=1, level="metric"))
+    (block,) = ratio_blocks(error_vs_best(ROWS),
+                            accuracy.xs("n_nonfinite", axis=1, level="metric"))
     rows = {row[0]: row[2:] for row in block.rows}
     assert block.header == ("fn", "dtype", "autograd", "finite", "stencil")
     assert rows["sin"] == ("1×", "✗ 1999 nan/inf", "2,000×")

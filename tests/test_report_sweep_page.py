@@ -140,3 +140,36 @@ def test_sweeps_from_several_hosts_aggregate_into_one_report(small_sweep, tmp_pa
     assert list(accuracy.index.names) == ["fn", "dtype", "host"]
     text = (parent / "report.md").read_text()
     assert "records come from 2 hosts" in text and "compare timings only within a host" in text
+
+
+def test_throughput_cells_show_the_spread_of_their_timing(small_sweep):
+    folder, _ = small_sweep
+    records = load_records(folder)
+    text = (folder / "report.md").read_text()
+    throughput = text.split("## Throughput", 1)[1].split("\n\n", 2)[1].splitlines()
+    variants = [c.strip() for c in throughput[0].strip("|").split("|")][2:]
+    for line in throughput[2:]:
+        fn, dtype, *cells = [c.strip() for c in line.strip("|").split("|")]
+        for variant, cell in zip(variants, cells):
+            row = records[(records["fn"] == fn) & (records["dtype"] == dtype)
+                          & (records["method"] == variant)].iloc[0]
+            pps, spread, cost = re.fullmatch(r"(\S+) pt/s (±\S+(?: !)?) · (\S+)×", cell).groups()
+            assert number(pps) == pytest.approx(row["points_per_s"], rel=THREE_DIGITS)
+            if len(row["raw_times_s"]) < 4:  # too few timed blocks for quartiles
+                assert spread == "±?"
+                continue
+            half_iqr = 50 * row["time_iqr_s"] / row["time_median_s"]
+            assert float(spread.split("%")[0][1:]) == pytest.approx(half_iqr, rel=0.05)
+            assert spread.endswith(" !") == bool(row["time_noisy"])
+    assert len(throughput) - 2 == 4  # sin, tanh x float32, float64
+
+
+def test_the_console_ends_with_the_headline_table_and_no_doubled_job_lines(small_sweep):
+    folder, printed = small_sweep
+    lines = printed.splitlines()
+    start = next(i for i, l in enumerate(lines)
+                 if l.split()[:5] == ["fn", "dtype", "autograd", "loop", "finite"])
+    assert [l.split()[:2] for l in lines[start + 2:start + 6]] == [
+        ["sin", "float32"], ["sin", "float64"], ["tanh", "float32"], ["tanh", "float64"]]
+    assert start < lines.index("dydx: 12/12 jobs have a record")
+    assert not any(re.search(r"\[HYDRA\]\s+#\d+ :", l) for l in lines)  # Hydra's own job lines
