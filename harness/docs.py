@@ -12,18 +12,12 @@ from harness.functions.catalog import FUNCTIONS, NN_ACTIVATIONS
 from harness.methods import METHODS
 
 
-def _first_sentence(obj) -> str:
-    paragraph = " ".join((obj.__doc__ or "").strip().split("\n\n")[0].split())
-    return paragraph.split(". ")[0].rstrip(".")
-
-
 def methods_table() -> str:
     rows = ["| method | what it computes | parameters (`method.<name>=`) |", "|---|---|---|"]
     for name in METHODS.names():
         method = METHODS.get(name)
         params = ", ".join(f"`{f.name}={f.default}`" for f in dataclasses.fields(method.params))
-        summary = method.summary or _first_sentence(method.fn)
-        rows.append(f"| `{name}` | {summary} | {params or '—'} |")
+        rows.append(f"| `{name}` | {method.headline} | {params or '—'} |")
     return "\n".join(rows)
 
 

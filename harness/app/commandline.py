@@ -7,6 +7,7 @@ sweep launches a single job.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from harness.config.store import CONF_DIR
 from harness.dtypes import DTYPES
 from harness.functions.catalog import FUNCTIONS
 from harness.methods import METHODS
+from harness.methods.base import parameter_notes
 from harness.registry import choice_error
 
 # Config groups whose choices precheck validates; `sweep` is the preset folder conf/sweep/.
@@ -106,6 +108,22 @@ def preset_descriptions(group: str = "sweep") -> str:
     return "\n".join(lines)
 
 
+def method_help(name: str) -> str:
+    """What `python run.py method=NAME --help` says about the method: what it computes, and
+    each parameter with its default and the comment on its field."""
+    if name not in METHODS:
+        return ""  # precheck has already said which methods there are
+    method = METHODS.get(name)
+    notes = parameter_notes(method.params)
+    lines = [f"  {name}: {method.headline}"]
+    lines += [f"  method.{f.name}={f.default}: {notes.get(f.name, '')}".rstrip(": ")
+              for f in dataclasses.fields(method.params)] or ["  (no parameters)"]
+    if method.vjp is not None:
+        lines.append("  applies to networks too (fn=tutorial_mlp, fn=discriminator)")
+    return "\n".join(lines)
+
+
 # `python run.py --help` lists the sweep presets with their descriptions, read from the
 # files themselves so the help cannot drift from conf/sweep/ (see hydra.help in config.yaml).
 OmegaConf.register_new_resolver("dydx_presets", preset_descriptions, replace=True)
+OmegaConf.register_new_resolver("dydx_method", method_help, replace=True)

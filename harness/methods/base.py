@@ -16,6 +16,7 @@ truncation sum over m of c_m h^(m-n) |f^(m)(x)| with c_m = |sum_k w_k k^m| / m!.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -89,6 +90,27 @@ class Method:
     # It evaluates f on complex input (the complex step): precision lost inside f's
     # complex kernel gets its own triage class.
     complex_input: bool = False
+
+    @property
+    def headline(self) -> str:
+        """One line for docs tables and --help: `summary`, else the first sentence of fn's
+        docstring."""
+        paragraph = " ".join((self.fn.__doc__ or "").strip().split("\n\n")[0].split())
+        return self.summary or paragraph.split(". ")[0].rstrip(".")
+
+
+def parameter_notes(params: type) -> dict[str, str]:
+    """{field: the comment above it} of a parameters dataclass (the house's way to document
+    a config field, as in Hydra's own schemas), read from its source."""
+    notes, comment = {}, []
+    for line in inspect.getsource(params).splitlines()[1:]:
+        text = line.strip()
+        if text.startswith("#"):
+            comment.append(text.lstrip("#").strip())
+        elif ":" in text and not text.startswith(('"', "'")):
+            notes[text.split(":")[0].strip()] = " ".join(comment)
+            comment = []
+    return notes
 
 
 def ones_like(x: torch.Tensor) -> torch.Tensor:
