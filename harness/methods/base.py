@@ -103,8 +103,10 @@ def parameter_notes(params: type) -> dict[str, str]:
     """{field: the comment above it} of a parameters dataclass (the house's way to document
     a config field, as in Hydra's own schemas), read from its source."""
     notes, comment = {}, []
-    for line in inspect.getsource(params).splitlines()[1:]:
+    for line in inspect.getsource(params).splitlines():
         text = line.strip()
+        if not line[:1].isspace():  # the decorator and the class line
+            continue
         if text.startswith("#"):
             comment.append(text.lstrip("#").strip())
         elif ":" in text and not text.startswith(('"', "'")):
