@@ -85,4 +85,5 @@ def test_a_timings_spread_is_half_its_iqr_relative_to_the_median_and_says_when_u
     assert fmt_spread(1e-3, 2e-5, noisy=False, blocks=3) == "±?"  # too few blocks
     assert fmt_spread(1e-3, 2e-5, noisy=False, blocks=4) == "±1%"
     assert fmt_spread(1e-3, 0.0) == "±?"  # no block count stored: IQR 0 is one block
+    assert fmt_spread(1e-3, 1.2134e-2) == "±607% !"  # whole percents from 10% up
     assert fmt_spread(math.nan, 1e-5) == "" == fmt_spread(None, None)  # not timed

@@ -46,7 +46,9 @@ def fmt_spread(median_s, iqr_s, noisy=None, blocks=None) -> str:
         return "±?"
     if noisy is None or is_missing(noisy):
         noisy = iqr_s / median_s > NOISY_IQR_OVER_MEDIAN
-    return f"±{fmt(50 * iqr_s / median_s, 2)}%" + (f" {NOISY_MARK}" if bool(noisy) else "")
+    half = 50 * iqr_s / median_s  # percent
+    percent = f"{half:.2g}" if half < 10 else f"{half:.0f}"  # '±0.44%', '±12%', '±610%'
+    return f"±{percent}%" + (f" {NOISY_MARK}" if bool(noisy) else "")
 
 
 def spread_known(iqr_s, blocks=None) -> bool:
