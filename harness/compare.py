@@ -10,8 +10,9 @@ the ratios NEW/OLD, and each timing's spread; then the configurations only one s
 --benchmark-compare-fail does: `max_ulp>1.5x` (NEW/OLD above 1.5), `time>1.2x` (time
 per call, that is time_median_s), `n_wrong>0` (NEW's own value), any numeric record
 column with >, >=, < or <=, and `missing` (a configuration of OLD has no record in NEW).
-A timing rule fires only when the two sides' middle halves (median ± IQR/2) do not
-overlap: a change inside the noise is listed, not failed. A configuration that had
+A timing rule fires only on timings that can be told from noise: neither side noisy
+(IQR/median > 0.1), each from at least 4 timed blocks, and the two middle halves
+(median ± IQR/2) apart; any other change is listed as a note, not failed. A configuration that had
 numbers in OLD and fails in NEW (status error, unsupported, ...) always fails the gate.
 
 Exit status: 0 no rule fired; 1 a rule fired (the offending rows are named); 2 the input
@@ -39,6 +40,7 @@ from harness.report.format import (NOISY_MARK, fmt, fmt_ratio, fmt_spread, is_mi
                                    spread_known)
 from harness.results import read_records
 from harness.study.record import OK
+from harness.study.timing import NOISY_IQR_OVER_MEDIAN
 
 # What identifies a configuration on both sides (method parameters as canonical JSON).
 KEY = ("fn", "method", "params", "order", "dtype", "device", "n")
@@ -275,29 +277,39 @@ def _verdict(r: pd.Series, rules: tuple[Rule, ...]) -> tuple[list[str], list[str
             continue
         said = f"{name}: {rule.text}: {rule.column} {fmt(old)} → {fmt(new)} " \
                f"({fmt_ratio(ratio(old, new))})"
-        beyond = _beyond_noise(r) if rule.column in TIMED and rule.ratio else True
-        if beyond is None:
-            noise.append(said + ", but a side has fewer than 4 timed blocks, so no spread "
-                                "to tell it from noise: time it longer (timing.min_run_time)")
-        elif not beyond:
-            noise.append(said + ", inside the timing noise")
+        doubt = _timing_doubt(r) if rule.column in TIMED and rule.ratio else None
+        if doubt:
+            noise.append(f"{said}, not counted: {doubt}")
         else:
             failures.append(said)
     return failures, noise
 
 
-def _beyond_noise(r: pd.Series) -> Optional[bool]:
-    """Whether the middle halves of the two timings (median ± IQR/2) do not overlap, so the
-    change that crossed a rule's threshold is more than the noise of either side; None
-    when a side's spread comes from too few timed blocks to say."""
+def _timing_doubt(r: pd.Series) -> Optional[str]:
+    """Why a change in time per call cannot be told from noise (None: it can). A side
+    whose timing is noisy, or whose spread comes from too few timed blocks, cannot gate;
+    otherwise the two middle halves (median ± IQR/2) must not overlap."""
     old, new = (r.get(f"{TIME}_{s}", math.nan) for s in ("old", "new"))
     old_iqr, new_iqr = (r.get(f"time_iqr_s_{s}", math.nan) for s in ("old", "new"))
     if any(is_missing(v) for v in (old_iqr, new_iqr)):
-        return True  # no spread stored at all: the threshold alone decides
+        return None  # no spread stored at all: the threshold alone decides
     if not all(spread_known(iqr, _blocks(r.get(f"raw_times_s_{s}")))
                for iqr, s in ((old_iqr, "old"), (new_iqr, "new"))):
-        return None
-    return new - new_iqr / 2 > old + old_iqr / 2 or new + new_iqr / 2 < old - old_iqr / 2
+        return ("a side has fewer than 4 timed blocks, no spread to tell it from noise "
+                "(time it longer: timing.min_run_time)")
+    if any(_noisy(r, s) for s in ("old", "new")):
+        return "a side's timing is noisy (IQR/median > 0.1); rerun on a quieter machine"
+    if new - new_iqr / 2 <= old + old_iqr / 2 and new + new_iqr / 2 >= old - old_iqr / 2:
+        return "inside the timing noise (the two middle halves overlap)"
+    return None
+
+
+def _noisy(r: pd.Series, side: str) -> bool:
+    flag = r.get(f"time_noisy_{side}")
+    if flag is not None and not is_missing(flag):
+        return bool(flag)
+    median, iqr = r.get(f"{TIME}_{side}"), r.get(f"time_iqr_s_{side}")
+    return not is_missing(median) and median > 0 and iqr / median > NOISY_IQR_OVER_MEDIAN
 
 
 def _notes(table: pd.DataFrame, old: pd.DataFrame, new: pd.DataFrame) -> list[str]:
@@ -347,8 +359,8 @@ def comparison_table(c: Comparison) -> Table:
         rows.append(tuple(cells))
     note = ("×: NEW/OLD (above 1: larger error or slower). time/call: median per call ± half "
             f"its IQR relative to the median; {NOISY_MARK} noisy (IQR/median > 0.1); ±? too "
-            "few timed blocks for a spread. noise: a timing rule crossed its threshold inside "
-            "the two sides' spread (or with no spread to tell), so it did not fire.")
+            "few timed blocks for a spread. noise: a timing rule crossed its threshold but "
+            "the change cannot be told from noise (see the notes), so it did not fire.")
     return Table(header, tuple(rows), note)
 
 
@@ -372,8 +384,11 @@ def render(c: Comparison) -> str:
                   f"that fails only in NEW always counts):"]
         lines += [f"  {line}" for line in c.failures]
     else:
+        doubtful = sum(len(n) for n in c.table["within_noise"]) if len(c.table) else 0
         lines.append(f"PASS: no rule fired (rules: {rules}; a configuration that failed only "
-                     f"in NEW would fail too)")
+                     f"in NEW would fail too)" + (
+                         f"; {doubtful} timing changes past a threshold could not be told "
+                         f"from noise (notes above)" if doubtful else ""))
     return "\n".join(lines)
 
 
