@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from harness.api import ConfigError, Record, RunResult, SweepResult, load, study, sweep
     from harness.compare import Comparison, comparison
 
+__all__ = ["study", "sweep", "load", "comparison", "Record", "RunResult", "SweepResult",
+           "Comparison", "ConfigError"]
+
 # Lazy attributes: name -> the module that defines it.
 _LAZY = {
     "sweep": "harness.api", "load": "harness.api", "Record": "harness.api",
