@@ -23,8 +23,10 @@ import itertools
 import json
 import math
 import re
+import sys
 import time
-from dataclasses import dataclass, field, fields
+import traceback
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
@@ -437,7 +439,7 @@ def _start(folder: Optional[Path], jobs: list[_Job], axes: dict, say) -> dict:
     manifest = {"command": "harness.sweep(" + ", ".join(
                     f"{k}={[_shown(v) for v in values]}" for k, values in axes.items()) + ")",
                 "total": len(jobs), "jobs": job_lists, "varying": varying_keys(job_lists),
-                "launcher": {"name": API.name, "n_workers": 1, "local": True, "parallel": False},
+                "launcher": asdict(API) | {"parallel": API.parallel},
                 "finished": finished, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     where = f" into {folder}" if folder is not None else " (in memory: out= stores it)"
     done = sum(job_key(j) in finished for j in job_lists)
@@ -459,7 +461,8 @@ def _sweep_job(job: _Job, tag: str, num: int, folder: Optional[Path], manifest: 
     job_dir = f"{num}_{job.label}"
     run_dir = folder / job_dir if folder is not None else Path(job_dir)
     start = time.perf_counter()
-    record, points = _recorded(job, run_dir, lambda line: say(f"{tag} {line.strip()}"))
+    record, points = _recorded(job, run_dir, lambda line: say(f"{tag} {line.strip()}"),
+                               say is not _quiet)
     record = {**record, **_context(job, num), "job_dir": job_dir}
     config_yaml = OmegaConf.to_yaml(job.config, resolve=True)
     if folder is not None:
@@ -468,12 +471,15 @@ def _sweep_job(job: _Job, tag: str, num: int, folder: Optional[Path], manifest: 
     return RunResult(Record.from_row(record), points, run_dir if folder else None, config_yaml)
 
 
-def _recorded(job: _Job, run_dir: Path, log) -> tuple[dict, pd.DataFrame]:
+def _recorded(job: _Job, run_dir: Path, log, tell: bool) -> tuple[dict, pd.DataFrame]:
     """run_study; an exception (in your function, say) becomes the record's status and
-    reason, so one failing job does not stop the sweep (as in `python run.py -m`)."""
+    reason, so one failing job does not stop the sweep (as in `python run.py -m`); its
+    traceback goes to stderr unless `tell` is false (quiet)."""
     try:
         outcome = run_study(job.study, run_dir, log=log)
     except Exception as err:  # noqa: BLE001 - a sweep job records any failure and goes on
+        if tell:
+            traceback.print_exc(file=sys.stderr)
         status = "oom" if isinstance(err, (MemoryError, torch.OutOfMemoryError)) else "error"
         reason = f"{type(err).__name__}: {err}".splitlines()[0]
         return failure(make_spec(job.study).identity(run_dir), status, reason), pd.DataFrame()
