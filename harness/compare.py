@@ -176,8 +176,8 @@ def comparison(old: Source, new: Source, fail_if: Sequence[str] = (),
     old_rows, new_rows = keyed(records_of(old)), keyed(records_of(new))
     _check_columns(rules, old_rows, new_rows)
     old_rows["label"], new_rows["label"] = _labels(old_rows, new_rows)
-    merged = old_rows.merge(new_rows, on=list(KEY), how="outer", suffixes=("_old", "_new"),
-                            indicator=True, sort=False)
+    merged = _side(old_rows, "_old").merge(_side(new_rows, "_new"), on=list(KEY), how="outer",
+                                           indicator=True, sort=False)
     both = merged[merged["_merge"] == "both"].reset_index(drop=True)
     only_old = merged.loc[merged["_merge"] == "left_only", _shown(merged, "_old")]
     only_new = merged.loc[merged["_merge"] == "right_only", _shown(merged, "_new")]
@@ -189,6 +189,12 @@ def comparison(old: Source, new: Source, fail_if: Sequence[str] = (),
     given = names or (_name(old, "OLD"), _name(new, "NEW"))
     return Comparison(table, only_old.reset_index(drop=True), only_new.reset_index(drop=True),
                       rules, tuple(failures), tuple(_notes(table, old_rows, new_rows)), given)
+
+
+def _side(rows: pd.DataFrame, suffix: str) -> pd.DataFrame:
+    """Every column but the key suffixed, even one the other side lacks (n_wrong in NEW
+    only must still be NEW's)."""
+    return rows.rename(columns={c: f"{c}{suffix}" for c in rows.columns if c not in KEY})
 
 
 def _name(source, default: str) -> str:

@@ -57,6 +57,13 @@ def test_an_absolute_rule_reads_news_own_value():
     assert list(c.table["n_wrong_new"]) == [0, 3]  # shown once either side has the column
 
 
+def test_an_absolute_rule_reads_new_even_when_old_lacks_the_column():
+    old = frame(record())  # a baseline stored before the records had n_wrong
+    new = frame(record(n_wrong=2))
+    c = comparison(old, new, ["n_wrong>0"])
+    assert c.failures == ("sin | autograd | float32: n_wrong>0: n_wrong — → 2 (—)",)
+
+
 def test_a_slowdown_inside_the_timing_noise_is_noted_not_failed():
     # OLD's middle half is 1.0 ms ± 0.05 ms, NEW's 1.08 ms ± 0.05 ms: they overlap.
     old = frame(record(time_median_s=1.0e-3, time_iqr_s=1e-4))
