@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,6 +91,8 @@ def test_joblib_runs_in_parallel_and_marks_the_timings(tmp_path, reference_cache
         assert "timings taken in parallel are contended" in result.stdout
     assert sorted(line.split("]")[0] for line in result.stdout.splitlines()
                   if line[:1] == "[" and "[HYDRA]" not in line) == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    # joblib's own per-job lines ("#0 : fn=sin ...") would double dydx's.
+    assert not re.search(r"\[HYDRA\]\s+#\d+ :", result.stdout)
 
 
 def test_submitit_local_runs_the_same_jobs_and_echoes_them(tmp_path, reference_cache):
