@@ -32,15 +32,14 @@ from typing import Optional, Sequence, Union
 
 import pandas as pd
 
-from harness.analysis.tables import variant_labels
+from harness.analysis.tables import timed_blocks, variant_labels
 from harness.atomic import atomic_write
 from harness.config.validate import ConfigError
 from harness.report.blocks import Table, render_text
 from harness.report.format import (NOISY_MARK, fmt, fmt_ratio, fmt_spread, is_missing,
-                                   spread_known)
+                                   spread_known, timing_noisy)
 from harness.results import read_records
 from harness.study.record import OK
-from harness.study.timing import NOISY_IQR_OVER_MEDIAN
 
 # What identifies a configuration on both sides (method parameters as canonical JSON).
 KEY = ("fn", "method", "params", "order", "dtype", "device", "n")
@@ -241,7 +240,7 @@ def _table(both: pd.DataFrame, rules: tuple[Rule, ...]) -> pd.DataFrame:
         for side in ("old", "new"):
             row[f"time_iqr_s_{side}"] = r.get(f"time_iqr_s_{side}", math.nan)
             row[f"time_noisy_{side}"] = r.get(f"time_noisy_{side}", None)
-            row[f"time_blocks_{side}"] = _blocks(r.get(f"raw_times_s_{side}"))
+            row[f"time_blocks_{side}"] = timed_blocks(r.get(f"raw_times_s_{side}"))
         row["failures"], row["within_noise"] = _verdict(r, rules)
         rows.append(row)
     return pd.DataFrame(rows, columns=_table_columns(both))
@@ -260,10 +259,6 @@ def _table_columns(both: pd.DataFrame) -> list[str]:
                       for c in ("time_iqr_s", "time_noisy", "time_blocks")] + \
         ["failures", "within_noise"]
 
-
-def _blocks(raw_times) -> float:
-    """How many timed blocks a record's median and IQR come from (parquet keeps them)."""
-    return math.nan if raw_times is None or isinstance(raw_times, float) else len(raw_times)
 
 
 def _verdict(r: pd.Series, rules: tuple[Rule, ...]) -> tuple[list[str], list[str]]:
@@ -299,23 +294,16 @@ def _timing_doubt(r: pd.Series) -> Optional[str]:
     old_iqr, new_iqr = (r.get(f"time_iqr_s_{s}", math.nan) for s in ("old", "new"))
     if any(is_missing(v) for v in (old_iqr, new_iqr)):
         return None  # no spread stored at all: the threshold alone decides
-    if not all(spread_known(iqr, _blocks(r.get(f"raw_times_s_{s}")))
+    if not all(spread_known(iqr, timed_blocks(r.get(f"raw_times_s_{s}")))
                for iqr, s in ((old_iqr, "old"), (new_iqr, "new"))):
         return ("a side has fewer than 4 timed blocks, no spread to tell it from noise "
                 "(time it longer: timing.min_run_time)")
-    if any(_noisy(r, s) for s in ("old", "new")):
+    if any(timing_noisy(r.get(f"{TIME}_{s}"), r.get(f"time_iqr_s_{s}"), r.get(f"time_noisy_{s}"))
+           for s in ("old", "new")):
         return "a side's timing is noisy (IQR/median > 0.1); rerun on a quieter machine"
     if new - new_iqr / 2 <= old + old_iqr / 2 and new + new_iqr / 2 >= old - old_iqr / 2:
         return "inside the timing noise (the two middle halves overlap)"
     return None
-
-
-def _noisy(r: pd.Series, side: str) -> bool:
-    flag = r.get(f"time_noisy_{side}")
-    if flag is not None and not is_missing(flag):
-        return bool(flag)
-    median, iqr = r.get(f"{TIME}_{side}"), r.get(f"time_iqr_s_{side}")
-    return not is_missing(median) and median > 0 and iqr / median > NOISY_IQR_OVER_MEDIAN
 
 
 def _notes(table: pd.DataFrame, old: pd.DataFrame, new: pd.DataFrame) -> list[str]:
@@ -326,8 +314,8 @@ def _notes(table: pd.DataFrame, old: pd.DataFrame, new: pd.DataFrame) -> list[st
         notes.append(f"timings come from different hosts ({', '.join(hosts[0])} against "
                      f"{', '.join(hosts[1])}): their ratios measure the machines as well as "
                      f"the code")
-    noisy = sum(bool(v) for side in ("old", "new") for v in table.get(f"time_noisy_{side}", [])
-                if not is_missing(v)) if len(table) else 0
+    noisy = sum(timing_noisy(r[f"{TIME}_{side}"], r[f"time_iqr_s_{side}"], r[f"time_noisy_{side}"])
+                for _, r in table.iterrows() for side in ("old", "new"))
     if noisy:
         notes.append(f"{noisy} timings are noisy (marked {NOISY_MARK}: IQR/median > 0.1); rerun them "
                      f"on a quieter machine before trusting their ratios")

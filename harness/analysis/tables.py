@@ -153,9 +153,14 @@ def throughput_table(records: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     if "raw_times_s" in rows.columns:
-        rows = rows.assign(time_blocks=rows["raw_times_s"].map(
-            lambda times: len(times) if times is not None else math.nan))
+        rows = rows.assign(time_blocks=rows["raw_times_s"].map(timed_blocks))
     return pivot(rows, [m for m in THROUGHPUT_METRICS if m in rows.columns])
+
+
+def timed_blocks(raw_times) -> float:
+    """How many timed blocks a record's median and IQR come from (the parquet keeps the raw
+    times; NaN where they are not stored, as in a CSV)."""
+    return math.nan if raw_times is None or isinstance(raw_times, float) else len(raw_times)
 
 
 def error_vs_best(records: pd.DataFrame) -> pd.DataFrame:

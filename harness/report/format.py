@@ -44,11 +44,18 @@ def fmt_spread(median_s, iqr_s, noisy=None, blocks=None) -> str:
         return ""
     if not spread_known(iqr_s, blocks):
         return "±?"
-    if noisy is None or is_missing(noisy):
-        noisy = iqr_s / median_s > NOISY_IQR_OVER_MEDIAN
+    noisy = timing_noisy(median_s, iqr_s, noisy)
     half = 50 * iqr_s / median_s  # percent
     percent = f"{half:.2g}" if half < 10 else f"{half:.0f}"  # '±0.44%', '±12%', '±610%'
-    return f"±{percent}%" + (f" {NOISY_MARK}" if bool(noisy) else "")
+    return f"±{percent}%" + (f" {NOISY_MARK}" if noisy else "")
+
+
+def timing_noisy(median_s, iqr_s, flag=None) -> bool:
+    """The record's time_noisy flag when it has one, else IQR/median > 0.1 (the threshold
+    of torch.utils.benchmark, as the study applies it)."""
+    if flag is not None and not is_missing(flag):
+        return bool(flag)
+    return not is_missing(median_s) and median_s > 0 and iqr_s / median_s > NOISY_IQR_OVER_MEDIAN
 
 
 def spread_known(iqr_s, blocks=None) -> bool:

@@ -2,7 +2,6 @@
 self-contained report.html, from every finished record under a folder."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -399,16 +398,12 @@ def configurations_table(records: pd.DataFrame) -> Optional[Table]:
     rows = []
     for _, r in ok.iterrows():
         spread = fmt_spread(r.get("time_median_s"), r.get("time_iqr_s"), r.get("time_noisy"),
-                            _blocks(r.get("raw_times_s")))
+                            t.timed_blocks(r.get("raw_times_s")))
         speed = "—" if is_missing(r.get("points_per_s")) else \
             f"{fmt(r['points_per_s'])} {spread}".strip()
         rows.append(tuple(fmt(r[k]) for k in keys) + (
             r["variant"], fmt(r["max_abs_err"]), fmt(r["median_ulp"]), speed))
     return Table((*keys, "method", "max |err|", "median ULP", "points/s"), tuple(rows))
-
-
-def _blocks(raw_times) -> float:
-    return math.nan if raw_times is None or isinstance(raw_times, float) else len(raw_times)
 
 
 def write_sweep_report(folder: Path, embed_runs: int = EMBED_RUNS) -> SweepOutcome:
