@@ -72,8 +72,9 @@ class Record:
     """One study's record, typed: the headline columns as attributes, every stored column
     in `columns` (and as an attribute: `record.n_excluded`), `to_frame()` for pandas.
 
-    Numbers a study did not produce (a failed run's errors, an untimed run's throughput)
-    are NaN; `status` and `status_reason` say why.
+    Numbers a study did not produce (a failed run's errors, an untimed run's throughput,
+    ULPs where every point is reference-limited) are NaN (None for counts); `status`,
+    `status_reason` and the counts say why.
     """
 
     fn: str
@@ -87,7 +88,11 @@ class Record:
     max_abs_err: float
     median_ulp: float
     max_ulp: float
-    pass_rate: float
+    # Accurate points over those the reference resolves (the headline's pass rate).
+    rel_pass_rate: float
+    # Points with no correct digit; points whose error the reference cannot resolve.
+    n_wrong: Optional[int]
+    n_reference_limited: Optional[int]
     points_per_s: float
     time_median_s: float
     time_iqr_s: float
