@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.config.schema import DEVICES
-from harness.config.store import compose_config
+from harness.config.store import compose_config, order_suffix
 from harness.config.validate import ConfigError, method_params, validate
 from harness.dtypes import DTYPES
 from harness.functions.catalog import FUNCTIONS, TARGET, callable_function
@@ -222,8 +222,9 @@ class _Job:
 
     @property
     def label(self) -> str:
+        """What a sweep job's folder is named after, as hydra.sweep.subdir names it."""
         c = self.config
-        return f"{c.fn.label}_{c.method.name}_{c.dtype.name}"
+        return f"{c.fn.label}_{c.method.name}_{c.dtype.name}{order_suffix(c.order)}"
 
 
 def _job(fn: FnLike, method: str, dtype: str, device: str, order: int,

@@ -203,6 +203,13 @@ def test_sweep_runs_every_combination_in_order_and_records_failures():
     assert list(summary["job_num"]) == list(range(8))
 
 
+def test_sweep_job_folders_are_named_as_the_command_lines(tmp_path, reference_cache):
+    dydx.sweep(fn="sin", method="finite", order=[1, 2], out=tmp_path, quiet=True,
+               **cached(reference_cache))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name[0].isdigit()) == [
+        "0_sin_finite_float64", "1_sin_finite_float64_order2"]
+
+
 def test_sweep_params_lists_are_swept():
     s = dydx.sweep(fn="sin", method="finite", params=dict(h=[1e-2, 1e-3, 1e-4]), quiet=True,
                    **SMALL)
