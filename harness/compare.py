@@ -10,8 +10,8 @@ the ratios NEW/OLD, and each timing's spread; then the configurations only one s
 --benchmark-compare-fail does: `max_ulp>1.5x` (NEW/OLD above 1.5), `time>1.2x` (time
 per call, that is time_median_s), `n_wrong>0` (NEW's own value), any numeric record
 column with >, >=, < or <=, and `missing` (a configuration of OLD has no record in NEW).
-A timing rule fires only on timings that can be told from noise: neither side noisy
-(IQR/median > 0.1), each from at least 4 timed blocks, and the two middle halves
+A timing rule fires only on timings that can be told from noise: neither side flagged
+not trustworthy (time_noisy: noisy or contended), each from at least 4 timed blocks, and the two middle halves
 (median ± IQR/2) apart; any other change is listed as a note, not failed. A configuration that had
 numbers in OLD and fails in NEW (status error, unsupported, ...) always fails the gate.
 
@@ -240,7 +240,7 @@ def _table(both: pd.DataFrame, rules: tuple[Rule, ...]) -> pd.DataFrame:
         for side in ("old", "new"):
             row[f"time_iqr_s_{side}"] = r.get(f"time_iqr_s_{side}", math.nan)
             row[f"time_noisy_{side}"] = r.get(f"time_noisy_{side}", None)
-            row[f"time_blocks_{side}"] = timed_blocks(r.get(f"raw_times_s_{side}"))
+            row[f"time_blocks_{side}"] = _side_blocks(r, side)
         row["failures"], row["within_noise"] = _verdict(r, rules)
         rows.append(row)
     return pd.DataFrame(rows, columns=_table_columns(both))
@@ -286,6 +286,12 @@ def _verdict(r: pd.Series, rules: tuple[Rule, ...]) -> tuple[list[str], list[str
     return failures, noise
 
 
+def _side_blocks(r: pd.Series, side: str) -> float:
+    """timed_blocks of one side of a merged row (its columns carry the side's suffix)."""
+    return timed_blocks({c: r.get(f"{c}_{side}") for c in
+                         ("n_blocks", "n_blocks_stalled", "raw_times_s")})
+
+
 def _timing_doubt(r: pd.Series) -> Optional[str]:
     """Why a change in time per call cannot be told from noise (None: it can). A side
     whose timing is noisy, or whose spread comes from too few timed blocks, cannot gate;
@@ -294,13 +300,14 @@ def _timing_doubt(r: pd.Series) -> Optional[str]:
     old_iqr, new_iqr = (r.get(f"time_iqr_s_{s}", math.nan) for s in ("old", "new"))
     if any(is_missing(v) for v in (old_iqr, new_iqr)):
         return None  # no spread stored at all: the threshold alone decides
-    if not all(spread_known(iqr, timed_blocks(r.get(f"raw_times_s_{s}")))
+    if not all(spread_known(iqr, _side_blocks(r, s))
                for iqr, s in ((old_iqr, "old"), (new_iqr, "new"))):
         return ("a side has fewer than 4 timed blocks, no spread to tell it from noise "
                 "(time it longer: timing.min_run_time)")
     if any(timing_noisy(r.get(f"{TIME}_{s}"), r.get(f"time_iqr_s_{s}"), r.get(f"time_noisy_{s}"))
            for s in ("old", "new")):
-        return "a side's timing is noisy (IQR/median > 0.1); rerun on a quieter machine"
+        return ("a side's timing is not trustworthy (time_noisy: noisy or contended); rerun "
+                "on a quieter machine")
     if new - new_iqr / 2 <= old + old_iqr / 2 and new + new_iqr / 2 >= old - old_iqr / 2:
         return "inside the timing noise (the two middle halves overlap)"
     return None
@@ -317,7 +324,8 @@ def _notes(table: pd.DataFrame, old: pd.DataFrame, new: pd.DataFrame) -> list[st
     noisy = sum(timing_noisy(r[f"{TIME}_{side}"], r[f"time_iqr_s_{side}"], r[f"time_noisy_{side}"])
                 for _, r in table.iterrows() for side in ("old", "new"))
     if noisy:
-        notes.append(f"{noisy} timings are noisy (marked {NOISY_MARK}: IQR/median > 0.1); rerun them "
+        notes.append(f"{noisy} timings are not trustworthy (marked {NOISY_MARK}: noisy or "
+                     f"contended, see time_noisy_reason); rerun them "
                      f"on a quieter machine before trusting their ratios")
     return notes
 
@@ -352,7 +360,7 @@ def comparison_table(c: Comparison) -> Table:
         cells.append("FAIL" if r["failures"] else ("noise" if r["within_noise"] else ""))
         rows.append(tuple(cells))
     note = ("×: NEW/OLD (above 1: larger error or slower). time/call: median per call ± half "
-            f"its IQR relative to the median; {NOISY_MARK} noisy (IQR/median > 0.1); ±? too "
+            f"its IQR relative to the median; {NOISY_MARK} not trustworthy (time_noisy); ±? too "
             "few timed blocks for a spread. noise: a timing rule crossed its threshold but "
             "the change cannot be told from noise (see the notes), so it did not fire.")
     return Table(header, tuple(rows), note)

@@ -83,9 +83,9 @@ def test_a_slowdown_measured_noisily_is_noted_not_failed():
     c = comparison(old, new, ["time>1.2x"])
     assert c.ok
     assert c.notes[0] == "sin | autograd | float32: time>1.2x: time_median_s 0.001 → 0.002 " \
-                         "(2×), not counted: a side's timing is noisy (IQR/median > 0.1); " \
-                         "rerun on a quieter machine"
-    assert c.notes[1].startswith("1 timings are noisy")
+                         "(2×), not counted: a side's timing is not trustworthy (time_noisy: " \
+                         "noisy or contended); rerun on a quieter machine"
+    assert c.notes[1].startswith("1 timings are not trustworthy (marked ‡")
 
 
 def test_a_slowdown_beyond_the_timing_noise_fails():

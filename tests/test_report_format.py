@@ -80,10 +80,10 @@ def test_untrustworthy_timing_says_so_next_to_its_numbers():
 
 def test_a_timings_spread_is_half_its_iqr_relative_to_the_median_and_says_when_unknown():
     assert fmt_spread(1e-3, 3e-5) == "±1.5%"  # half of 3% of the median
-    assert fmt_spread(1e-3, 2.4e-4) == "±12% !"  # IQR/median 0.24 > 0.1: noisy
+    assert fmt_spread(1e-3, 2.4e-4) == "±12% ‡"  # IQR/median 0.24 > 0.1: noisy
     assert fmt_spread(1e-3, 2.4e-4, noisy=False) == "±12%"  # the record's own flag wins
     assert fmt_spread(1e-3, 2e-5, noisy=False, blocks=3) == "±?"  # too few blocks
     assert fmt_spread(1e-3, 2e-5, noisy=False, blocks=4) == "±1%"
     assert fmt_spread(1e-3, 0.0) == "±?"  # no block count stored: IQR 0 is one block
-    assert fmt_spread(1e-3, 1.2134e-2) == "±607% !"  # whole percents from 10% up
+    assert fmt_spread(1e-3, 1.2134e-2) == "±607% ‡"  # whole percents from 10% up
     assert fmt_spread(math.nan, 1e-5) == "" == fmt_spread(None, None)  # not timed

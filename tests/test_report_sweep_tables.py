@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 
-from harness.analysis.tables import accuracy_table, throughput_table
+from harness.analysis.tables import accuracy_table, throughput_table, timed, untrusted
 from harness.report.blocks import Fold, Table, Text, render_markdown
-from harness.report.sweep_page import accuracy_blocks, throughput_blocks
+from harness.report.sweep_page import _flag_pivot, accuracy_blocks, throughput_blocks
 
 
 def record(fn: str, dtype: str, method: str = "autograd", **columns) -> dict:
@@ -26,10 +26,12 @@ def test_a_throughput_cell_shows_half_the_iqr_or_why_it_cannot():
         record("tanh", "float32", raw_times_s=[1e-3] * 3),
         record("tanh", "float64", time_iqr_s=0.0, raw_times_s=None),
     ])
-    (table,) = throughput_blocks(throughput_table(records), pd.DataFrame())
+    rows = timed(records)
+    (table,) = throughput_blocks(throughput_table(records), pd.DataFrame(),
+                                 _flag_pivot(rows, untrusted(rows)))
     assert [row[2] for row in table.rows] == [
         "2e+06 pt/s ±1.5% · 4×",   # 3% IQR of the median: ± half of it
-        "2e+06 pt/s ±12% ! · 4×",  # noisy (the record's flag): marked
+        "2e+06 pt/s ±12% · 4× ‡",  # not trustworthy (the record's flag): marked
         "2e+06 pt/s ±? · 4×",      # 3 timed blocks: no quartiles to speak of
         "2e+06 pt/s ±? · 4×",      # no block count stored and an IQR of 0: one block
     ]

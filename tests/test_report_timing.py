@@ -8,7 +8,7 @@ import pandas as pd
 
 from harness.analysis.tables import per_point_slowdown, throughput_table, timed
 from harness.report.run_page import _timing_table
-from harness.report.sweep_page import _flag_pivot, throughput_block
+from harness.report.sweep_page import _flag_pivot, throughput_blocks
 from harness.report.words import noisy_words, slowdown_words
 from harness.analysis import tables as t
 
@@ -73,8 +73,8 @@ ROWS = pd.DataFrame([
 
 def test_throughput_cells_of_untrustworthy_timings_are_marked():
     rows = timed(ROWS)
-    block = throughput_block(throughput_table(ROWS), pd.DataFrame(),
-                             _flag_pivot(rows, t.untrusted(rows)))
+    (block,) = throughput_blocks(throughput_table(ROWS), pd.DataFrame(),
+                                 _flag_pivot(rows, t.untrusted(rows)))
     cells = {row[1]: row[2:] for row in block.rows}
     assert cells == {"float64": ("2e+07 pt/s · 2×", "1e+04 pt/s · 4e+03×"),
                      "float32": ("3e+07 pt/s · 2×", "1e+03 pt/s · 9e+03× ‡")}

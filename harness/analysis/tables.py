@@ -148,19 +148,24 @@ THROUGHPUT_METRICS = ["points_per_s", "cost_vs_forward", "time_median_s", "time_
 
 def throughput_table(records: pd.DataFrame) -> pd.DataFrame:
     """points_per_s, cost_vs_forward and the timing's median, IQR, noisy flag and number
-    of timed blocks (from the parquet's raw times) per (fn, dtype, ...) x method variant."""
+    of timed blocks (timed_blocks) per (fn, dtype, ...) x method variant."""
     rows = timed(records)
     if rows.empty:
         return pd.DataFrame()
-    if "raw_times_s" in rows.columns:
-        rows = rows.assign(time_blocks=rows["raw_times_s"].map(timed_blocks))
+    rows = rows.assign(time_blocks=[timed_blocks(r) for _, r in rows.iterrows()])
     return pivot(rows, [m for m in THROUGHPUT_METRICS if m in rows.columns])
 
 
-def timed_blocks(raw_times) -> float:
-    """How many timed blocks a record's median and IQR come from (the parquet keeps the raw
-    times; NaN where they are not stored, as in a CSV)."""
-    return math.nan if raw_times is None or isinstance(raw_times, float) else len(raw_times)
+def timed_blocks(record) -> float:
+    """How many timed blocks a record's median and IQR come from: the blocks measured less
+    those that waited for a CPU (n_blocks, n_blocks_stalled), else the raw times the parquet
+    keeps; NaN where neither is stored (a CSV of older records)."""
+    blocks = record.get("n_blocks")
+    if blocks is not None and not pd.isna(blocks):
+        stalled = record.get("n_blocks_stalled")
+        return float(blocks) - (0.0 if stalled is None or pd.isna(stalled) else float(stalled))
+    raw = record.get("raw_times_s")
+    return math.nan if raw is None or isinstance(raw, float) else float(len(raw))
 
 
 def error_vs_best(records: pd.DataFrame) -> pd.DataFrame:

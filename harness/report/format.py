@@ -28,8 +28,9 @@ def fmt_ratio(value) -> str:
     return f"{value:.3g}×"
 
 
-# After a timing whose repeats spread too widely (time_noisy): do not rely on it.
-NOISY_MARK = "!"
+# After a timing that cannot be trusted (time_noisy: its repeats spread too widely, or it
+# was contended, ...; the reason is in time_noisy_reason). The sweep report's mark too.
+NOISY_MARK = "‡"
 # Quartiles of fewer timed blocks than this say nothing about the spread.
 MIN_BLOCKS = 4
 

@@ -16,7 +16,7 @@ from harness.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from harness.report.blocks import (Block, Bullets, Fold, Heading, Image, Link, Table, Text,
                                    _flat, _walk, frame_block, png_bytes, render_html,
                                    render_markdown)
-from harness.report.format import (fmt, fmt_ratio, fmt_spread, headline, index_cells, is_missing,
+from harness.report.format import (NOISY_MARK, fmt, fmt_ratio, fmt_spread, headline, index_cells, is_missing,
                                    summary_line)
 from harness.report.plots import frontier_figure, scaling_figure, stepsize_figure
 from harness.report.words import findings, stepsize_words
@@ -115,7 +115,7 @@ def throughput_blocks(table: pd.DataFrame, parallel: pd.DataFrame,
         spread = fmt_spread(row.get((v, "time_median_s")), row.get((v, "time_iqr_s")), False,
                             row.get((v, "time_blocks")))
         marks = (" †" if flagged(parallel, row, v) else "") + \
-            (" ‡" if flagged(noisy, row, v) else "")
+            (f" {NOISY_MARK}" if flagged(noisy, row, v) else "")
         return f"{fmt(pps)} pt/s {spread} · {fmt(cost)}×{marks}".replace("  ", " ")
 
     note = ("Cells: points per second ± half the interquartile range of the timed blocks "
@@ -124,7 +124,7 @@ def throughput_blocks(table: pd.DataFrame, parallel: pd.DataFrame,
     if not parallel.empty and parallel.any().any():
         note += " † timed while other jobs of the sweep ran on the same machine: contended."
     if not noisy.empty and noisy.any().any():
-        note += (" ‡ timing not trustworthy (the reason is in summary.csv, "
+        note += (f" {NOISY_MARK} timing not trustworthy (the reason is in summary.csv, "
                  "time_noisy_reason); left out of the findings.")
     return matrix_blocks(table, cell, note)
 
@@ -398,7 +398,7 @@ def configurations_table(records: pd.DataFrame) -> Optional[Table]:
     rows = []
     for _, r in ok.iterrows():
         spread = fmt_spread(r.get("time_median_s"), r.get("time_iqr_s"), r.get("time_noisy"),
-                            t.timed_blocks(r.get("raw_times_s")))
+                            t.timed_blocks(r))
         speed = "—" if is_missing(r.get("points_per_s")) else \
             f"{fmt(r['points_per_s'])} {spread}".strip()
         rows.append(tuple(fmt(r[k]) for k in keys) + (

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from harness.analysis import tables as t
-from harness.report.format import fmt, fmt_ratio, is_missing, row_text
+from harness.report.format import NOISY_MARK, fmt, fmt_ratio, is_missing, row_text
 from harness.study.record import OK
 
 
@@ -154,7 +154,7 @@ def noisy_words(timed: pd.DataFrame) -> list[str]:
         lambda r: ", ".join(sorted({c for c in map(_cause, r.split("; ")) if c})) or "noisy")
     counts = ", ".join(f"{n} {c}" for c, n in causes.value_counts().items())
     return [f"{len(flagged)} of {len(timed)} timings cannot be trusted ({counts}); they are "
-            f"marked ‡ and left out of the ratios above"]
+            f"marked {NOISY_MARK} and left out of the ratios above"]
 
 
 def _cause(reason: str) -> str:
