@@ -25,6 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT_S = 240
 N_LARGE = 100_000_000
+# A GPU shared by other tenants jitters more than the default 2 s confidence budget can
+# settle (the first run on an H200 ended ±3.7 %, flagged), and the per-point loop's calls
+# are long: give both room to reach a verdict.
+ROOM = ["timing.max_run_time=8"]
+LOOP_ROOM = ["timing.max_run_time=15"]
 
 
 def no_cuda_message() -> str | None:
@@ -62,7 +67,7 @@ def timed_line(r: dict) -> str:
 def end_to_end(tmp: Path) -> list[str]:
     folder = tmp / "cuda_run"
     _, seconds = run(["device=cuda", "fn=sin", "method=autograd", "dtype=float32",
-                      "grid.n=1000000", f"hydra.run.dir={folder}"])
+                      "grid.n=1000000", *ROOM, f"hydra.run.dir={folder}"])
     r = record(folder)
     if (r["status"], r["device"]) != ("ok", "cuda"):
         raise SystemExit(f"cuda_check: the cuda run ended {r['status']} on {r['device']}: "
@@ -75,11 +80,16 @@ def end_to_end(tmp: Path) -> list[str]:
 def loop_vs_autograd(tmp: Path) -> list[str]:
     folder = tmp / "cuda_sweep"
     run(["-m", "device=cuda", "fn=tanh", "method=autograd,loop", "dtype=float32",
-         "grid.n=2000", f"hydra.sweep.dir={folder}"])
+         "grid.n=2000", *LOOP_ROOM, f"hydra.sweep.dir={folder}"])
     words = (folder / "report.md").read_text()
     said = [line.lstrip("- ") for line in words.splitlines() if "per-point **loop**" in line]
+    from harness.results import load_records
+
+    timings = [f"{r['method']}: {timed_line(r.to_dict())}"
+               for _, r in load_records(folder).iterrows()]
     return ["2. loop vs autograd on the GPU (tanh, float32, 2000 points): "
-            + (said[0] if said else "the report has no loop sentence (see report.md)")]
+            + (said[0] if said else "the report has no loop sentence (see report.md)")
+            + "; " + "; ".join(timings)]
 
 
 def large(tmp: Path) -> list[str]:

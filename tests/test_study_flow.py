@@ -113,5 +113,9 @@ def test_a_network_study_on_cuda_matches_its_float64_reference():
     outcome = run_network("tutorial_mlp", "autograd", "float32", device=CUDA)
     record = outcome.record
     assert (record["status"], record["device"]) == ("ok", "cuda")
-    assert record["norm_rel_err"] <= 1e-5 and record["rel_pass_rate"] == 1.0
+    assert record["norm_rel_err"] <= 1e-5 and record["assert_close_rate"] == 1.0
+    # cuBLAS sums in another order than the CPU: a parameter gradient that cancels to a
+    # small value keeps fewer correct digits relative to itself (on an H100, 1 of 100
+    # entries missed float32's rtol while the norm error was 1.4e-7).
+    assert record["rel_pass_rate"] >= 0.95
     assert record["gp_rel_err"] <= 1e-6
