@@ -65,6 +65,8 @@ def test_points_table_has_one_row_per_checked_point_with_values_errors_and_reaso
     ("\"erf_vml_cpu\" not implemented for 'ComplexDouble'\nmore",
      "\"erf_vml_cpu\" not implemented for 'ComplexDouble'"),
     ("Float8 does not support this", "Float8 does not support this"),
+    ("derivative for aten::hardsigmoid_backward is not implemented",
+     "derivative for aten::hardsigmoid_backward is not implemented"),
     ("index 3 is out of bounds", None),
 ])
 def test_only_torchs_no_kernel_errors_count_as_unsupported(message, reason):
@@ -119,3 +121,9 @@ def test_a_network_study_on_cuda_matches_its_float64_reference():
     # entries missed float32's rtol while the norm error was 1.4e-7).
     assert record["rel_pass_rate"] >= 0.95
     assert record["gp_rel_err"] <= 1e-6
+
+
+def test_an_op_without_a_second_derivative_is_unsupported_not_an_error(run):
+    record = run("fn=hardsigmoid", "order=2", "method=autograd", "grid.n=5").record
+    assert (record["status"], record["status_reason"]) == (
+        "unsupported", "autograd: derivative for aten::hardsigmoid_backward is not implemented")

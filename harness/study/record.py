@@ -18,8 +18,9 @@ OK = "ok"
 STATUSES = (OK, "invalid", "unsupported", "timeout", "oom", "error")
 # Phrases with which torch (and the peers) say an op has no kernel for a dtype or device:
 # such a run is `unsupported`, not an error.
+# "derivative for aten::hardsigmoid_backward is not implemented": no second derivative.
 UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "does not support",
-                       "does not currently support")
+                       "does not currently support", "is not implemented")
 
 
 class Unsupported(Exception):
