@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 
 import pytest
 import torch
 from scipy.stats import binom
-from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 from harness.study import timing as tm
 from harness.study.settings import TimingConf
@@ -240,8 +240,14 @@ def test_threads_are_restored_when_a_call_raises():
     assert torch.get_num_threads() == before
 
 
-def test_the_default_clock_synchronizes_the_accelerator():
-    assert Probes().wall is synced_timer
+def test_the_default_clock_synchronizes_the_accelerator(monkeypatch):
+    assert Probes().wall is tm.synced_timer
+    waits = []
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "synchronize", lambda: waits.append(1))
+    before = time.perf_counter()
+    clock = tm.synced_timer()
+    assert waits == [1] and before <= clock <= time.perf_counter()
     assert inspect.signature(measure_pair).parameters["probes"].default == Probes()
 
 

@@ -16,7 +16,6 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 from harness.study.elementwise import ElementwiseSpec
 from harness.study.machine import load_snapshot
@@ -26,7 +25,7 @@ from harness.study.record import (Unsupported, exclusion_counts, failure, timing
                                   unsupported_reason)
 from harness.study.reference import Reference, reference_columns
 from harness.study.spec import Checked, NetworkSubject, Spec, Study
-from harness.study.timing import PairTiming, combine, measure_pair, timing_threads
+from harness.study.timing import PairTiming, combine, measure_pair, synced_timer, timing_threads
 
 # Runs k fresh processes that each time the same study: k -> their measurements (run.py's
 # app layer provides it; see harness.app.timing_worker).

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import timeit
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
@@ -39,10 +40,18 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.benchmark.utils.timer import timer as synced_timer
 
 from harness.study.machine import cpu_seconds, page_faults, run_queue_wait
 from harness.study.settings import TimingConf
+
+
+def synced_timer() -> float:
+    """torch.utils.benchmark's clock (its `timer`): wait for the accelerator's queued work,
+    then read the wall clock. Written out because importing torch.utils.benchmark pulls in
+    setuptools through its C++ JIT: about a second of every run's start."""
+    if torch.accelerator.is_available():
+        torch.accelerator.synchronize()
+    return timeit.default_timer()
 
 # A block lasts at least this long: the synchronizing clock costs ~1 µs (< 0.01 %), and
 # a few scheduler ticks (4 ms at 250 Hz) fit in it.
