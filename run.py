@@ -1,7 +1,8 @@
 """dydx entry point: `python run.py [overrides]`, `python run.py -m [sweep overrides]`.
 
-Thin on purpose: register the config groups, check the command line, hand the composed
-config to harness.app.jobs.run_job. Everything else lives in harness/, imported only
+Thin on purpose: register the config groups and hand the command line to the app edge
+(harness.app.entry: checks, one-line errors, exit statuses), which runs the composed
+config through harness.app.jobs.run_job. Everything else lives in harness/, imported only
 when a job runs.
 """
 import sys
@@ -9,7 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from harness.app.commandline import fail, precheck
+from harness.app import entry
 from harness.config.store import register_configs
 
 register_configs()
@@ -25,7 +26,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    problem = precheck(sys.argv[1:])
-    if problem:
-        fail(problem)
-    main()
+    raise SystemExit(entry.main(main, sys.argv[1:]))

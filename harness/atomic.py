@@ -6,6 +6,7 @@ are named `.<stem>.<random><suffix>` so they are easy to recognise and clean up.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -37,3 +38,16 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+# The names atomic_write gives its temp files: "." + stem + "." + mkstemp's 8 random
+# characters + suffix, e.g. ".points.k3_9zq1a.csv".
+TEMP_NAME = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")
+
+
+def temp_files(folder: Path) -> list[Path]:
+    """Temp files that atomic_write left in `folder` (a killed writer leaves its own)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and TEMP_NAME.match(p.name))

@@ -16,13 +16,14 @@ class UnknownChoice(ValueError):
     """A user named a choice that is not registered; the message lists the valid ones."""
 
 
-def near_miss(name: object, choices: Iterable[str]) -> Optional[str]:
-    """The registered choice closest to a misspelt one ('sinn' -> 'sin'), if any is close."""
+def near_miss(name: object, choices: Iterable[str], cutoff: float = 0.75) -> Optional[str]:
+    """The registered choice closest to a misspelt one ('sinn' -> 'sin'), if any is close
+    (difflib's similarity >= cutoff; short config keys need a lower one: 'nn' -> 'n')."""
     options = list(choices)
     lowered = {c.lower(): c for c in options}
     if str(name).lower() in lowered:  # 'Gelu' for 'GELU'
         return lowered[str(name).lower()]
-    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.75)
+    close = difflib.get_close_matches(str(name), options, n=1, cutoff=cutoff)
     return close[0] if close else None
 
 

@@ -1,27 +1,54 @@
-"""Results on disk: a run folder's data files, and the one loader of stored records.
+"""Results on disk: a run folder's data files, the one loader of stored records, and the
+claim a process holds on a folder while it writes there.
 
 A run folder holds config.yaml, points.{csv,parquet} and records.{csv,parquet}; every
 file is written atomically (harness.atomic), and `records.parquet` last: its presence
-marks the run as complete, so a killed run is never taken for a finished one. Derived
-files (plots, report.md) are the report layer's (harness.report).
+marks the run as complete, so a killed run is never taken for a finished one. A
+records.parquet that cannot be read (a truncated copy, a full disk) counts as *not*
+finished: the run is done again, never trusted and never a crash. Derived files (plots,
+report.md) are the report layer's (harness.report).
+
+A process that writes into a folder first claims it (`claim`): an exclusive lock on
+`.dydx.lock` there, which the kernel drops when the process ends however it ends, so a
+killed run never leaves a stale claim and two writers can never share a folder.
 """
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
+import pyarrow
 
-from harness.atomic import atomic_write, atomic_write_text
+from harness.atomic import atomic_write, atomic_write_text, temp_files
+from harness.errors import DydxError
 
 RECORDS = "records"
 POINTS = "points"
 CONFIG = "config.yaml"
 MANIFEST = "sweep.json"
+SUMMARY = "summary"
+LOCK = ".dydx.lock"
+# A failed run's Python traceback (the record holds its one-line reason).
+TRACEBACK = "traceback.txt"
+# Every file a run writes into its folder (the views are harness.report's), so that an
+# unfinished run can be removed without touching anything else there.
+RUN_FILES = ("config.yaml", "points.csv", "points.parquet", "records.csv", "records.parquet",
+             "report.md", "derivative.png", "error.png", TRACEBACK)
 # Columns that only the parquet table keeps (lists do not belong in a CSV cell).
 PARQUET_ONLY = ("raw_times_s", "raw_times_stalled", "forward_raw_times_s",
                 "forward_raw_times_stalled", "time_process_medians_s")
+
+
+class FolderError(DydxError):
+    """A folder dydx must not or cannot write to; nothing was changed."""
 
 
 def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> None:
@@ -41,54 +68,136 @@ def write_run_data(run_dir: Path, points: pd.DataFrame, config_yaml: str = "") -
         write_table(points, run_dir, POINTS)
 
 
+def write_traceback(run_dir: Path, text: str) -> Path:
+    return atomic_write_text(Path(run_dir) / TRACEBACK, text)
+
+
+def discard_unfinished(run_dir: Path, keep: frozenset[str] | set[str] = frozenset()) -> None:
+    """Remove what an interrupted or refused run wrote (never a finished run, never a file
+    it did not write, nor those named in `keep`), and the folder when nothing is left."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or is_complete(run_dir):
+        return
+    for path in [run_dir / name for name in RUN_FILES if name not in keep] + temp_files(run_dir):
+        path.unlink(missing_ok=True)
+    if not any(p.name != LOCK for p in run_dir.iterdir()):
+        (run_dir / LOCK).unlink(missing_ok=True)
+        run_dir.rmdir()
+
+
 def write_record(run_dir: Path, record: dict) -> None:
     """The one-row records table: written last, it marks the run complete."""
     write_table(pd.DataFrame([record]), run_dir, RECORDS)
 
 
+def overrides_text(overrides: list[str]) -> str:
+    """A job's overrides as one string, quoted as a shell would need them, so that
+    split_overrides gives back exactly the same list (the `overrides` column)."""
+    return shlex.join(overrides)
+
+
+def split_overrides(text: str) -> list[str]:
+    """The `overrides` column back as a list (records written before quoting: split on
+    blanks)."""
+    try:
+        return shlex.split(text)
+    except ValueError:  # an unbalanced quote: an old record's plain join
+        return text.split()
+
+
 def job_key(overrides: list[str] | str) -> str:
-    """A job's identity: its task overrides, order-free ("fn=sin dtype=float32" == reversed)."""
-    text = overrides if isinstance(overrides, str) else " ".join(overrides)
-    return " ".join(sorted(token for token in text.split(" ") if token))
+    """A job's identity: its exact task overrides, in any order. A string is a record's
+    `overrides` column. Two overrides that differ in any character are different jobs
+    (fn.expr="x - 1 + 2 * x" is not fn.expr="x - 2 + 1 * x")."""
+    items = split_overrides(overrides) if isinstance(overrides, str) else list(overrides)
+    return json.dumps(sorted(items))
+
+
+def _record_frame(run_dir: Path) -> Optional[pd.DataFrame]:
+    path = Path(run_dir) / f"{RECORDS}.parquet"
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pyarrow.ArrowException):
+        return None
+    return frame if len(frame) == 1 else None
+
+
+def read_record(run_dir: Path) -> Optional[dict]:
+    """One run's record, or None when the run has none or its records.parquet is damaged
+    (truncated, not parquet, not one row): such a run is not finished."""
+    frame = _record_frame(run_dir)
+    return None if frame is None else frame.iloc[0].to_dict()
 
 
 def is_complete(run_dir: Path) -> bool:
-    return (Path(run_dir) / f"{RECORDS}.parquet").exists()
+    return read_record(run_dir) is not None
+
+
+def is_damaged(run_dir: Path) -> bool:
+    """A records.parquet is there but cannot be read as one record."""
+    return (Path(run_dir) / f"{RECORDS}.parquet").exists() and not is_complete(run_dir)
 
 
 def load_record(run_dir: Path) -> dict:
-    """One run's record, as a dict."""
-    return pd.read_parquet(Path(run_dir) / f"{RECORDS}.parquet").iloc[0].to_dict()
+    """One run's record, as a dict; FolderError when it has none that can be read."""
+    record = read_record(run_dir)
+    if record is None:
+        raise FolderError(f"{run_dir} holds no finished run ({RECORDS}.parquet is "
+                          f"{'damaged' if is_damaged(run_dir) else 'missing'})")
+    return record
 
 
 def load_points(run_dir: Path) -> pd.DataFrame:
-    """One run's points table (empty when the run stored none)."""
+    """One run's points table (empty when the run stored none, or it cannot be read)."""
     path = Path(run_dir) / f"{POINTS}.parquet"
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    try:
+        return pd.read_parquet(path) if path.is_file() else pd.DataFrame()
+    except (OSError, ValueError, pyarrow.ArrowException):
+        return pd.DataFrame()
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Every finished record under a folder, and the record files that could not be read."""
+
+    records: pd.DataFrame
+    damaged: list[Path] = field(default_factory=list)
+
+
+def gather_records(folder: Path) -> Gathered:
+    """Every finished record under `folder`, one row each, with `job_dir` relative to it.
+
+    Only records.parquet counts: it is written last, so a job killed halfway contributes
+    nothing (never a partial row); one that cannot be read is listed in `damaged`, never
+    fatal. Rows are ordered by sweep position, then folder.
+    """
+    folder = Path(folder)
+    frames, damaged = [], []
+    for path in sorted(folder.rglob(f"{RECORDS}.parquet")):
+        frame = _record_frame(path.parent)
+        if frame is None:
+            damaged.append(path)
+            continue
+        frame["job_dir"] = str(path.parent.relative_to(folder)) or "."
+        frames.append(frame)
+    if not frames:
+        return Gathered(pd.DataFrame(), damaged)
+    records = pd.concat(frames, ignore_index=True)
+    order = [c for c in ("job_num", "job_dir") if c in records.columns]
+    return Gathered(records.sort_values(order, kind="stable").reset_index(drop=True), damaged)
+
+
+def load_records(folder: Path) -> pd.DataFrame:
+    """gather_records(folder).records: every finished record under `folder`."""
+    return gather_records(folder).records
 
 
 def finished_runs(folder: Path) -> list[Path]:
     """Every complete run folder under `folder` (itself included), sorted."""
-    return sorted(p.parent for p in Path(folder).rglob(f"{RECORDS}.parquet"))
-
-
-def load_records(folder: Path) -> pd.DataFrame:
-    """Every finished record under `folder`, one row each, with `job_dir` relative to it.
-
-    Only records.parquet counts: it is written last, so a job killed halfway contributes
-    nothing (never a partial row). Rows are ordered by sweep position, then folder.
-    """
-    folder = Path(folder)
-    frames = []
-    for run_dir in finished_runs(folder):
-        frame = pd.read_parquet(run_dir / f"{RECORDS}.parquet")
-        frame["job_dir"] = str(run_dir.relative_to(folder)) or "."
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame()
-    records = pd.concat(frames, ignore_index=True)
-    order = [c for c in ("job_num", "job_dir") if c in records.columns]
-    return records.sort_values(order, kind="stable").reset_index(drop=True)
+    return sorted(p.parent for p in Path(folder).rglob(f"{RECORDS}.parquet")
+                  if is_complete(p.parent))
 
 
 def read_records(source: Path) -> pd.DataFrame:
@@ -120,3 +229,100 @@ def read_manifest(sweep_dir: Path) -> Optional[dict]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+# --- claims: one writer per folder -------------------------------------------------------------
+
+def _holder(fd: int) -> str:
+    """What the current holder wrote into the lock file: 'pid N on host H since T'."""
+    try:
+        text = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return f" ({text})" if text else ""
+
+
+def _lock(path: Path) -> int:
+    """An open descriptor holding an exclusive flock on `path`; FolderError if held."""
+    import fcntl  # POSIX only, like SIGALRM: dydx runs on Linux and macOS
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise FolderError(f"{path.parent} is in use by another dydx process{holder}; "
+                              f"wait for it to end, or choose another folder") from None
+        # The previous holder may have unlinked the file between our open and our lock:
+        # then this lock guards nothing, so take the lock again on the file now there.
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def check_writable(folder: Path) -> None:
+    """FolderError unless `folder` is (or can become) a folder this process may write in:
+    its nearest existing ancestor must be a folder that takes a new entry (tried for real,
+    as permission bits say nothing about root, /proc or a read-only mount)."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise FolderError(f"cannot write results under {folder}: {existing} is a file, not a "
+                          f"folder; choose another folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".dydx-probe-", dir=existing))
+    except OSError as err:
+        raise FolderError(f"cannot write results under {folder}: {existing} does not take new "
+                          f"files ({err.strerror or err}); choose another folder") from None
+
+
+class Claim:
+    """This process's hold on a folder it writes into (a run or a sweep): an exclusive
+    flock on `.dydx.lock` there. FolderError if another live process holds the folder or
+    it cannot be written. Use as a context manager, or release()."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        check_writable(self.folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._fd: Optional[int] = _lock(self.folder / LOCK)
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"pid {os.getpid()} on host {socket.gethostname()} since "
+                                f"{time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+        except OSError as err:
+            raise FolderError(f"cannot write results in {self.folder}: "
+                              f"{err.strerror or err}; choose another folder") from None
+
+    def remove_temp_files(self, *subfolders: str) -> None:
+        """The temp files a killed writer left here (and in `subfolders`): only the holder
+        of the claim may remove them, as no one else can be writing them."""
+        for sub in ("", *subfolders):
+            for tmp in temp_files(self.folder / sub):
+                tmp.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            (self.folder / LOCK).unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def holds_sweep(folder: Path) -> bool:
+    """A sweep lives here: its manifest, its summary, or job folders with records."""
+    folder = Path(folder)
+    return (folder / MANIFEST).exists() or (folder / f"{SUMMARY}.parquet").exists() or \
+        any(folder.glob(f"*/{RECORDS}.parquet"))

@@ -29,8 +29,8 @@ def test_a_new_job_runs(tmp_path):
 def test_a_job_finished_anywhere_in_the_sweep_is_skipped(tmp_path):
     write_record(tmp_path / "7_sin", {"overrides": "fn=sin method=loop"})
     index = finished_index(tmp_path)
-    assert index == {"fn=sin method=loop": "7_sin"}
-    context = job(["method=loop", "fn=sin"], finished_in=index["fn=sin method=loop"])
+    assert index == {'["fn=sin", "method=loop"]': "7_sin"}
+    context = job(["method=loop", "fn=sin"], finished_in=index['["fn=sin", "method=loop"]'])
     assert resume_decision(context, tmp_path, tmp_path / "0_sin") == ("skip", tmp_path / "7_sin")
 
 

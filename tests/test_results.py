@@ -6,7 +6,7 @@ import math
 import pandas as pd
 
 from harness.atomic import atomic_write
-from harness.results import (PARQUET_ONLY, is_complete, job_key, load_points, load_record,
+from harness.results import (PARQUET_ONLY, is_complete, is_damaged, job_key, load_points, load_record,
                              load_records, read_manifest, write_manifest, write_record,
                              write_run_data, write_table)
 
@@ -58,12 +58,14 @@ def test_parquet_is_written_after_the_csv(tmp_path, monkeypatch):
 
 # --- completion and loading -----------------------------------------------------------------
 
-def test_run_is_complete_only_once_records_parquet_exists(tmp_path):
+def test_run_is_complete_only_once_a_readable_records_parquet_exists(tmp_path):
     assert not is_complete(tmp_path)
     (tmp_path / "records.csv").write_text("fn\nsin\n")
     assert not is_complete(tmp_path)
-    (tmp_path / "records.parquet").write_bytes(b"")
-    assert is_complete(tmp_path)
+    (tmp_path / "records.parquet").write_bytes(b"")  # a killed copy: damaged, not finished
+    assert not is_complete(tmp_path) and is_damaged(tmp_path)
+    write_record(tmp_path, {"fn": "sin"})
+    assert is_complete(tmp_path) and not is_damaged(tmp_path)
 
 
 def test_load_records_finds_runs_at_any_depth(tmp_path):
@@ -121,4 +123,4 @@ def test_manifest_round_trips_and_a_missing_or_broken_one_reads_as_none(tmp_path
 
 def test_job_key_ignores_override_order():
     assert job_key(["fn=sin", "dtype=float32"]) == job_key("dtype=float32 fn=sin") == \
-        "dtype=float32 fn=sin"
+        '["dtype=float32", "fn=sin"]'

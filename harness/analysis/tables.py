@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.methods import METHODS
-from harness.results import job_key, load_points
+from harness.results import job_key, load_points, split_overrides
 from harness.study.record import OK
 
 
@@ -27,7 +27,7 @@ def _params(row: pd.Series) -> dict:
     if isinstance(text, str) and text:
         return json.loads(text)
     found = {}
-    for token in str(row.get("overrides", "")).split(" "):
+    for token in split_overrides(str(row.get("overrides", ""))):
         key, _, value = token.partition("=")
         if key.startswith("method."):
             found[key[len("method."):]] = value

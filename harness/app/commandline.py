@@ -1,30 +1,36 @@
-"""The command line before Hydra composes it: early checks of group choices, and the
-sweep-preset and launcher descriptions that `python run.py --help` shows.
+"""The command line before Hydra composes it: every check that can be made on the text,
+and the sweep-preset and launcher descriptions that `python run.py --help` shows.
 
-`precheck` reads the overrides before anything runs, so an unknown function, method,
-dtype, device or sweep preset fails at once, in one line that lists the choices, before a
-sweep launches a single job.
+`precheck` reads the options and overrides before anything runs, so an unknown option, a
+misspelt key, a value of the wrong type, an unknown function, method, dtype, device,
+launcher or sweep preset, or a results folder that cannot be written fails at once, in
+one line that lists what is valid, before a sweep launches a single job (Hydra's own
+errors for these are several lines, exit 1, and list nothing).
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import sys
 from pathlib import Path
+from typing import Optional
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from harness.config.schema import DEVICES
+from harness.config.schema import DEVICES, Config
 from harness.config.store import CONF_DIR
+from harness.config.validate import ConfigError, check_override
 from harness.dtypes import DTYPES
 from harness.functions.catalog import FUNCTIONS
 from harness.methods import METHODS
 from harness.methods.base import parameter_notes
 from harness.registry import choice_error
+from harness.results import check_writable
 
 # Config groups whose choices precheck validates; `sweep` is the preset folder conf/sweep/.
-CHECKED_GROUPS = ("fn", "method", "dtype", "device", "sweep")
+CHECKED_GROUPS = ("fn", "method", "dtype", "device", "sweep", "hydra/launcher")
 # Launchers that Hydra's plugins provide without a file in conf/hydra/launcher/.
 PLUGIN_LAUNCHERS = {
     "basic": "Hydra's default: one job at a time in this process; use it for timing studies.",
@@ -36,47 +42,111 @@ PLUGIN_LAUNCHERS = {
 }
 
 
-def fail(message: str) -> None:
-    """One line on stderr, exit status 2: the command cannot run as given."""
-    print(f"dydx: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def group_choices(group: str) -> list[str]:
-    """Registered choices plus the YAML files in conf/<group>/."""
+    """Registered choices plus the YAML files in conf/<group>/ (and Hydra's launchers)."""
     registered = {"fn": FUNCTIONS.names(), "method": METHODS.names(), "dtype": list(DTYPES),
-                  "device": list(DEVICES)}.get(group, [])
+                  "device": list(DEVICES), "hydra/launcher": list(PLUGIN_LAUNCHERS)}.get(group, [])
     files = [p.stem for p in (CONF_DIR / group).glob("*.yaml")]
     return sorted(set(registered) | set(files))
 
 
-def _values(override) -> list[str]:
+def _values(override: Override) -> Optional[list]:
+    """The values an override sets (several for a sweep), typed as Hydra parsed them;
+    None when only Hydra can enumerate them (glob(...) needs its config loader)."""
     if not override.is_sweep_override():
-        return [override.get_value_element_as_str()]
+        return [override.value()]
     if override.is_discrete_sweep():
         try:
-            return list(override.sweep_string_iterator())
-        except HydraException:  # glob(...) needs Hydra's config loader; let Hydra check it
-            return []
-    return []
-
-
-def precheck(args: list[str]) -> str | None:
-    """The first problem with a group choice on the command line, or None."""
-    overrides = [a for a in args if "=" in a and not a.startswith("-")]
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except HydraException:
-        return None  # Hydra reports its own syntax errors
-    for override in parsed:
-        group = override.key_or_group.lstrip("+~")
-        if group not in CHECKED_GROUPS:
-            continue
-        choices = group_choices(group)
-        for value in _values(override):
-            if value not in choices:
-                return choice_error(group, value, choices)
+            return list(override.sweep_iterator())
+        except HydraException:
+            return None
     return None
+
+
+def _options(args: list[str]) -> argparse.Namespace:
+    """The command line as Hydra reads it; ConfigError for an option run.py does not take."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    known = ", ".join(a.option_strings[0] for a in parser._actions if a.option_strings)
+
+    def error(message: str) -> None:
+        raise ConfigError(f"{message}; run.py takes key=value overrides and the options "
+                          f"{known}")
+
+    parser.error = error  # argparse would print its usage, several lines, and exit 2
+    return parser.parse_args(args)
+
+
+def _parse(overrides: list[str]) -> list[Override]:
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed += parser.parse_overrides([text])
+        except HydraException as err:
+            reason = str(err).splitlines()[1:2] or [str(err)]
+            raise ConfigError(f"cannot read the override {text!r}: {reason[0].strip()}; write "
+                              f"key=value (e.g. fn=sin), a sweep as key=a,b,c") from None
+    return parsed
+
+
+def _default(group: str) -> str:
+    """The choice conf/config.yaml's defaults list makes for a group."""
+    for entry in OmegaConf.load(CONF_DIR / "config.yaml").defaults:
+        if isinstance(entry, dict) or OmegaConf.is_dict(entry):
+            if group in entry:
+                return str(entry[group])
+    return ""
+
+
+def _methods(parsed: list[Override]) -> Optional[list[str]]:
+    """The methods the command runs (None when a sweep preset or glob decides them)."""
+    for override in parsed:
+        if override.key_or_group == "method":
+            values = _values(override)
+            return None if values is None else [str(v) for v in values]
+    if any(o.key_or_group == "sweep" for o in parsed):
+        return None
+    return [_default("method")]
+
+
+def _check_choice(override: Override) -> None:
+    group = override.key_or_group
+    if group == "sweep" and not override.is_add():
+        raise ConfigError(f"a sweep preset is added with a plus: +sweep=... (one of: "
+                          f"{', '.join(group_choices('sweep'))})")
+    choices = group_choices(group)
+    for value in _values(override) or []:
+        if str(value) not in choices:
+            raise ConfigError(choice_error(group, value, choices))
+
+
+def _check_folders(parsed: list[Override], multirun: bool) -> None:
+    """The folder the results go to must be one this process can write in."""
+    given = {o.key_or_group: o.value() for o in parsed if not o.is_sweep_override()}
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = given.get(key, given.get("out_root", Config.out_root))
+    if isinstance(folder, str) and "${" not in folder:
+        check_writable(Path(folder))
+
+
+def precheck(args: list[str]) -> None:
+    """Raise ConfigError or FolderError (one line) for the first problem on the command
+    line; Hydra composes only a command line that passed."""
+    if "--version" in args:
+        return
+    options = _options(args)
+    parsed = _parse(options.overrides)
+    methods = _methods(parsed)
+    for override in parsed:
+        key = override.key_or_group
+        if key in CHECKED_GROUPS:
+            _check_choice(override)
+        elif not key.startswith("hydra") and not override.is_delete():
+            values = _values(override)
+            check_override(key, values if values is not None else [], methods)
+    _check_folders(parsed, multirun=options.multirun)
 
 
 def _first_comment(path: Path) -> str:

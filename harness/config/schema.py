@@ -62,3 +62,7 @@ class Config:
     # Root folder for runs and sweeps.
     out_root: str = "results"
     seed: int = 0
+    # Seconds a run (or each job of a sweep) may take, the reference included; past it
+    # the run stops and is recorded with status timeout. Ten minutes: the default study
+    # takes seconds, the slowest preset job (torch.compile, n = 1e7) about a minute.
+    time_limit_s: float = 600.0

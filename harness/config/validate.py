@@ -1,28 +1,50 @@
 """validate(cfg): a composed config -> a Study, or ConfigError with a one-line message that
-names the valid choices. The only place that reads meaning into config values."""
+names the valid choices. The only place that reads meaning into config values.
+
+check_override(key, values, methods) reads a command-line override against the same
+schema *before* Hydra composes, so a misspelt key or a value of the wrong type is one line
+that lists the valid keys (Hydra's own errors are several lines and list none).
+"""
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import typing
 from typing import Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from harness.config.schema import DEVICES, ORDERS
+from harness.config.schema import DEVICES, ORDERS, Config, DeviceConf, DtypeConf, FnConf
+from harness.config.store import method_conf_class
 from harness.dtypes import DTYPES
+from harness.errors import DydxError
 from harness.functions.catalog import Function, resolve_function
 from harness.methods import METHODS
 from harness.methods.base import Method
 from harness.networks.checks import V_KINDS
 from harness.networks.presets import NETWORKS
-from harness.registry import choice_error
+from harness.registry import choice_error, near_miss
 from harness.study.settings import GridConf, ReferenceConf, TimingConf
 from harness.study.spec import NetworkSubject, Study
 
 
-class ConfigError(ValueError):
+class ConfigError(DydxError, ValueError):
     """A config the harness cannot run; the message is one line, for the user."""
+
+
+# Memory a study needs per grid point, at most over the registered methods: measured with
+# getrusage at grid.n = 4e6 (tanh, float64, CPU): richardson 558 bytes (its tableau),
+# stencil 174, finite 119, autograd 95. A grid is refused when even this could not fit.
+BYTES_PER_POINT = 600
+# The config sections below the top level whose keys are fixed (method's depend on it).
+SECTIONS = {"fn": FnConf, "dtype": DtypeConf, "device": DeviceConf, "grid": GridConf,
+            "timing": TimingConf, "reference": ReferenceConf}
+# Top-level keys that are config groups: their value is a choice, checked against the
+# registries before Hydra runs (harness.app.commandline).
+GROUPS = ("fn", "method", "dtype", "device")
 
 
 def method_params(cfg: DictConfig) -> dict:
@@ -44,7 +66,8 @@ def validate(cfg: DictConfig, function: Optional[Function] = None) -> Study:
     return Study(subject=subject, method=method, params=params, order=_order(cfg.order, network),
                  dtype=parse_dtype(cfg.dtype.name), device=parse_device(cfg.device.name),
                  timing=parse_timing(cfg.timing), reference=_reference(cfg.reference),
-                 grid=None if network else _grid(cfg.grid), seed=int(cfg.seed))
+                 grid=None if network else _grid(cfg.grid, memory_bytes(cfg.device.name)),
+                 seed=int(cfg.seed))
 
 
 def _checked(build):
@@ -110,7 +133,7 @@ def parse_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _grid(grid: DictConfig) -> GridConf:
+def _grid(grid: DictConfig, memory: Optional[int] = None) -> GridConf:
     g = GridConf(**OmegaConf.to_container(grid))
     for key in ("start", "stop", "step"):
         if not math.isfinite(getattr(g, key)):
@@ -120,7 +143,37 @@ def _grid(grid: DictConfig) -> GridConf:
     elif g.step <= 0 or g.stop <= g.start:
         raise ConfigError(f"the grid is empty: np.arange({g.start}, {g.stop}, {g.step}) has no "
                           f"points; need grid.step > 0 and grid.stop > grid.start, or set grid.n")
+    if memory is not None:
+        _fits(g, memory)
     return g
+
+
+def memory_bytes(device: str) -> Optional[int]:
+    """The memory a study on `device` can use at most: the GPU's, or this machine's RAM."""
+    try:
+        if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+            return int(torch.cuda.get_device_properties(0).total_memory)
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, RuntimeError, AssertionError):  # unknown: no bound
+        return None
+
+
+def _size(nbytes: float) -> str:
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    power = min(int(math.log(max(nbytes, 1), 1024)), len(units) - 1)
+    return f"{nbytes / 1024 ** power:.3g} {units[power]}"
+
+
+def _fits(g: GridConf, memory: int) -> None:
+    """ConfigError when the grid cannot fit in memory (grid.n=1e12 would ask for TiBs)."""
+    points = g.n if g.n is not None else (g.stop - g.start) / g.step
+    if points * BYTES_PER_POINT <= memory:
+        return
+    asked = f"grid.n={g.n}" if g.n is not None else f"grid.step={g.step}"
+    raise ConfigError(f"{asked} asks for {points:.3g} points, about "
+                      f"{_size(points * BYTES_PER_POINT)} at up to {BYTES_PER_POINT} bytes per "
+                      f"point; the limit is this machine's memory, {_size(memory)}: use at most "
+                      f"{memory // BYTES_PER_POINT:,} points")
 
 
 def _linspace(g: GridConf) -> None:
@@ -159,3 +212,88 @@ def _reference(reference: DictConfig) -> ReferenceConf:
     if r.dps < 40:
         raise ConfigError(f"reference.dps must be >= 40 digits (the reference is checked at dps-20), got {r.dps}")
     return r
+
+
+def time_limit(cfg: DictConfig) -> float:
+    """time_limit_s, checked: seconds a run may take (the reference included)."""
+    seconds = cfg.get("time_limit_s", Config.time_limit_s)
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"time_limit_s must be a number of seconds > 0, got {seconds}")
+    return float(seconds)
+
+
+# --- overrides, before Hydra composes ----------------------------------------------------------
+
+def _keys(schema: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(schema)]
+
+
+def _unknown_key(key: str, name: str, keys: list[str], listing: str) -> ConfigError:
+    guess = near_miss(name, keys, cutoff=0.6)
+    prefix = key[:len(key) - len(name)]
+    hint = f" (did you mean {prefix + guess!r}?)" if guess is not None else ""
+    return ConfigError(f"unknown key {key!r}{hint}; {listing}: {', '.join(keys)}")
+
+
+def _kind(schema: type, name: str) -> str:
+    """What a field accepts, in words: 'an integer or null'."""
+    hint = typing.get_type_hints(schema)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
+    text = words.get(base, "a value")
+    return text + (" or null" if type(None) in typing.get_args(hint) else "")
+
+
+def _check_type(key: str, schema: type, name: str, values: list) -> None:
+    """Each value as OmegaConf would take it into the schema's field, or ConfigError."""
+    node = OmegaConf.structured(schema)
+    for value in values:
+        try:
+            node[name] = value
+        except OmegaConfBaseException:
+            kind = _kind(schema, name)
+            hint = f", a float: write it as {int(value)}" if kind.startswith("an integer") and \
+                isinstance(value, float) and value.is_integer() else ""
+            raise ConfigError(f"{key} must be {kind}, got {value!r}{hint}") from None
+
+
+def check_override(key: str, values: list, methods: Optional[list[str]] = None) -> None:
+    """A command-line override `key=value[,value...]` against the schema: ConfigError for
+    a key the config does not have or a value its type cannot take. `methods`: the method
+    choices the override applies to (None: unknown, so any method's parameter is a key)."""
+    head, _, rest = key.partition(".")
+    top = _keys(Config)
+    if head not in top:
+        raise _unknown_key(key, head, top, "the keys are")
+    if head == "method" and rest:
+        return _check_method_param(key, rest, values, methods)
+    if not rest:
+        if head not in GROUPS:
+            _check_type(key, Config, head, values)
+        return
+    schema = SECTIONS.get(head)
+    if schema is None:
+        raise ConfigError(f"{head} is a single value, not a section: set it as {head}=...")
+    name, _, deeper = rest.partition(".")
+    if name not in _keys(schema) or deeper:
+        raise _unknown_key(key, name, _keys(schema), f"the keys of {head} are")
+    _check_type(key, schema, name, values)
+
+
+def _check_method_param(key: str, name: str, values: list, methods: Optional[list[str]]) -> None:
+    """method.<name>: a parameter of every chosen method (of some method, when the choice
+    is not known before Hydra composes, as with a sweep preset)."""
+    known = [m for m in (methods or METHODS.names()) if m in METHODS]
+    taking = [m for m in known if name in _keys(METHODS.get(m).params)]
+    if methods is None and not taking:
+        params = sorted({p for m in known for p in _keys(METHODS.get(m).params)})
+        raise _unknown_key(key, name, params, "the methods' parameters are")
+    for method in known if methods is not None else taking:
+        accepted = _keys(METHODS.get(method).params)
+        if name not in accepted:
+            guess = near_miss(name, accepted, cutoff=0.6)
+            hint = f" (did you mean {guess!r}?)" if guess is not None else ""
+            raise ConfigError(f"method {method} takes no parameter {name!r}{hint}; it takes: "
+                              f"{', '.join(accepted) or 'none'}")
+        _check_type(key, method_conf_class(METHODS.get(method)), name, values)

@@ -20,9 +20,10 @@ import sympy as sp
 import torch
 from torch import nn
 
+from harness.errors import DydxError
 from harness.functions.expr import parse_expression
 from harness.functions.nodes import PRIMITIVES, Apply, BinOp, Const, Node, X
-from harness.registry import Registry, choice_error
+from harness.registry import Registry, choice_error, near_miss
 
 KINDS = ("builtin", "nn", "expr", "py")
 TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -90,10 +91,46 @@ class Function:
     def notes(self) -> list[str]:
         return [] if self.node is None else self.node.notes()
 
+    def check_user_code(self, x: torch.Tensor) -> None:
+        """fn=py: call your function (and derivative) once on x, in the run's dtype and in
+        float64 for the reference, and say what is wrong with what it returns."""
+        x64 = x.detach().double().cpu()
+        for field, fn, probe in (("fn.target", self.user_fn, x), ("fn.target", self.user_fn, x64),
+                                 ("fn.derivative", self.user_derivative, x64)):
+            if fn is not None:
+                with torch.no_grad():
+                    problem = output_problem(fn(probe), probe)
+                if problem:
+                    raise UserCodeError(
+                        f"{field} {self.name if field == 'fn.target' else 'of ' + self.name} "
+                        f"returned {problem} for x of shape {tuple(probe.shape)} in "
+                        f"{str(probe.dtype).removeprefix('torch.')}; it must return a torch.Tensor "
+                        f"of x's shape and dtype, one value per element")
+
     @property
     def analytic(self) -> bool:
         """Whether Im f(x+ih)/h is f'(x): known only for functions with a symbolic tree."""
         return self.node is not None and self.node.analytic
+
+
+class UserCodeError(DydxError, ValueError):
+    """Your code (fn=py) returned something a study cannot use; the message says what."""
+
+
+def output_problem(y: object, x: torch.Tensor) -> str | None:
+    """What is wrong with y = f(x) for an elementwise f, in words; None if nothing."""
+    if y is None:
+        return "None"
+    if isinstance(y, np.ndarray):
+        return "a numpy array"
+    if not isinstance(y, torch.Tensor):
+        builtin = type(y).__module__ == "builtins"
+        return f"a Python {type(y).__name__}" if builtin else f"a {type(y).__qualname__} object"
+    if y.shape != x.shape:
+        return f"a tensor of shape {tuple(y.shape)}"
+    if y.dtype != x.dtype:
+        return f"{str(y.dtype).removeprefix('torch.')} values"
+    return None
 
 
 def _node_callable(node: Node) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -148,7 +185,9 @@ NN_ACTIVATIONS: Registry[type] = Registry("torch.nn activation", _nn_activations
 
 def nn_function(name: str) -> Function:
     if name not in NN_ACTIVATIONS:
-        raise ValueError(f"unsupported fn.name {name!r} for fn=nn; choose one of: "
+        guess = near_miss(name, NN_ACTIVATIONS.names())
+        hint = f" (did you mean {guess!r}?)" if guess is not None else ""
+        raise ValueError(f"unsupported fn.name {name!r}{hint} for fn=nn; choose one of: "
                          f"{', '.join(NN_ACTIVATIONS.names())}")
     symbolic = NN_SYMBOLIC.get(name)
     node = FUNCTIONS.get(symbolic).node if symbolic else None

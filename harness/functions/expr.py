@@ -17,8 +17,12 @@ from harness.functions.nodes import _OPS, PRIMITIVES, Apply, BinOp, Const, Neg, 
 CONSTANTS = {"pi": (math.pi, sp.pi), "e": (math.e, sp.E)}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 MAX_LENGTH = 500
-# Exact constants are kept as sympy numbers; a larger integer power would take ages.
-MAX_EXACT_POWER = 10_000
+# Constants are folded exactly (sympy rationals) for the reference. An exact constant
+# with more digits than this is refused before it is computed: 1.0000001**9999 has 70,000
+# digits (and more than the 4,300 Python will print), (1.0000001**9999)**300 has 21
+# million and would take hours to compute.
+MAX_EXACT_DIGITS = 1000
+LOG10_2 = math.log10(2)
 
 
 class ExpressionError(ValueError):
@@ -35,12 +39,26 @@ def parse_expression(text: str) -> Node:
         raise ExpressionError("fn.expr is empty; write an expression in x, e.g. fn.expr='x**2*sin(x)'")
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"fn.expr is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    _check_characters(text)
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        return _convert(tree.body, text)
     except SyntaxError as err:
-        raise ExpressionError(f"fn.expr {text!r} is not a valid expression: {err.msg} "
-                              f"at column {err.offset}") from None
-    return _convert(tree.body, text)
+        where = f" at column {err.offset}" if err.offset else ""
+        raise ExpressionError(f"fn.expr {text!r} is not a valid expression: {err.msg}"
+                              f"{where}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"fn.expr {text!r} is nested too deeply to parse") from None
+
+
+def _check_characters(text: str) -> None:
+    """Only printable ASCII and blanks: the language has no other characters, and a null
+    byte or a lone surrogate would fail inside Python's parser without saying where."""
+    for column, char in enumerate(text, start=1):
+        if not (" " <= char <= "~" or char in "\t\n\r"):
+            raise ExpressionError(f"fn.expr {text!r}: the character {char!r} (U+{ord(char):04X}) "
+                                  f"at column {column} is not allowed; allowed: numbers, "
+                                  f"+ - * / ** ( ), {allowed_words()}")
 
 
 def _fail(node: ast.AST, text: str, what: str) -> ExpressionError:
@@ -79,6 +97,9 @@ def _number(node: ast.Constant, text: str) -> Const:
     value = node.value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(node, text, f"the literal {value!r} is not a number")
+    if isinstance(value, int) and value.bit_length() > 1024:  # beyond float64, and 308 digits
+        raise _fail(node, text, f"the integer literal of {value.bit_length()} bits is larger "
+                                f"than float64's maximum (about 1.8e308)")
     if not math.isfinite(float(value)):
         raise _fail(node, text, f"the literal {value!r} is not a finite number")
     if isinstance(value, int):  # also 0x10, 0o7, 0b1
@@ -89,18 +110,40 @@ def _number(node: ast.Constant, text: str) -> Const:
     return Const(value, sp.Rational(literal.replace("_", "")))
 
 
+def _digits(exact: sp.Expr) -> float:
+    """Decimal digits of the integers an exact constant carries (its numbers' sizes)."""
+    return sum((abs(r.p).bit_length() + r.q.bit_length()) * LOG10_2
+               for r in exact.atoms(sp.Rational))
+
+
+def _power_digits(base: sp.Expr, exponent: sp.Expr) -> float:
+    """Digits base**exponent would carry, estimated before computing it."""
+    if base in (0, 1, -1) or not exponent.is_Rational:
+        return 0.0  # no growth, or sympy keeps the power symbolic (pi**x, 2**pi)
+    return abs(float(exponent)) * _digits(base)
+
+
 def _fold(op: str, left: Const, right: Const, node: ast.AST, text: str) -> Const:
-    """A constant sub-expression becomes one constant, or a clear error if it overflows or
-    is not real ('9**9**9', '(-8)**(1/3)'), before anything tries to evaluate it."""
-    if op == "**" and right.exact.is_integer and abs(int(right.exact)) > MAX_EXACT_POWER:
-        raise _fail(node, text, f"the constant power with exponent {right.exact} is too large")
+    """A constant sub-expression becomes one constant, or a clear error if it overflows,
+    is not real ('9**9**9', '(-8)**(1/3)') or is too large to keep exact, before anything
+    tries to evaluate it."""
+    if op == "**" and _power_digits(left.exact, right.exact) > MAX_EXACT_DIGITS:
+        raise _fail(node, text, _too_exact(_power_digits(left.exact, right.exact)))
     try:
         value = _OPS[op](left.value, right.value)
     except (OverflowError, ZeroDivisionError) as err:
         raise _fail(node, text, f"the constant sub-expression fails ({err})") from None
     if isinstance(value, complex) or not math.isfinite(value):
         raise _fail(node, text, f"the constant sub-expression is {value!r}, not a finite real")
-    return Const(float(value), _OPS[op](left.exact, right.exact))
+    exact = _OPS[op](left.exact, right.exact)
+    if _digits(exact) > MAX_EXACT_DIGITS:
+        raise _fail(node, text, _too_exact(_digits(exact)))
+    return Const(float(value), exact)
+
+
+def _too_exact(digits: float) -> str:
+    return (f"the constant sub-expression would need about {digits:.3g} digits to keep "
+            f"exactly (the limit is {MAX_EXACT_DIGITS}); write its value as a decimal")
 
 
 def _name(node: ast.Name, text: str) -> Node:

@@ -1,11 +1,17 @@
-"""The Hydra side of a sweep: a callback that writes the manifest before a multirun, and
-the summary and report after it. Hydra calls both hooks in the submitting process for
-every launcher, so this works the same with the basic, joblib and submitit launchers;
-nothing here schedules jobs."""
+"""The Hydra side of a sweep: a callback that claims the sweep folder and writes the
+manifest before a multirun, and the summary and report after it. Hydra calls both hooks
+in the submitting process for every launcher, so this works the same with the basic,
+joblib and submitit launchers; nothing here schedules jobs.
+
+Hydra turns an Exception raised in a callback into a warning and runs the sweep anyway,
+so a refusal (the folder is another sweep's, or a run's) crosses it as `Stop`.
+"""
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,13 +23,15 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.analysis.tables import missing_jobs
+from harness.errors import DydxError, Incomplete, Interrupted, Stop
 from harness.multirun.compose import compose_once
 from harness.multirun.launchers import LauncherInfo, available_cpus, launcher_info
 from harness.multirun.manifest import expand_jobs, finished_index, varying_keys
-from harness.results import job_key, read_manifest, write_manifest
 from harness.report.blocks import Table, render_text
 from harness.report.format import summary_line
 from harness.report.sweep_page import CONSOLE_ROWS, write_sweep_report
+from harness.results import (Claim, FolderError, is_complete, job_key, read_manifest,
+                             write_manifest)
 from harness.study.record import OK
 
 
@@ -31,16 +39,47 @@ def _say(line: str) -> None:
     print(f"dydx: {line}", flush=True)
 
 
-class SweepCallback(Callback):
-    """Writes the manifest before a multirun and the summary and report after it.
+def resume_command(sweep_dir: Path) -> str:
+    """The command that resumes this sweep: this one, into the same folder."""
+    args = ["python", *sys.argv]
+    if not any(arg.startswith("hydra.sweep.dir=") for arg in sys.argv):
+        args.append(f"hydra.sweep.dir={sweep_dir}")
+    return shlex.join(args)
 
-    Stateless on purpose: Hydra pickles callbacks into joblib and submitit workers.
-    """
+
+def claim_sweep(sweep_dir: Path) -> Claim:
+    """The sweep folder for this sweep alone; FolderError if a run or a live sweep has it."""
+    if is_complete(sweep_dir):
+        raise FolderError(f"{sweep_dir} holds a finished single run; a sweep there would "
+                          f"replace its report. Choose another hydra.sweep.dir")
+    claim = Claim(sweep_dir)
+    claim.remove_temp_files("tables", "plots")
+    return claim
+
+
+class SweepCallback(Callback):
+    """Claims the sweep folder and writes the manifest before a multirun, the summary and
+    report after it. Hydra pickles callbacks into joblib and submitit workers: the claim
+    and the Ctrl-C handler stay in the submitting process (see __getstate__)."""
+
+    def __init__(self) -> None:
+        self._claim: Optional[Claim] = None
+        self._sigint: Any = None
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         compose_once(GlobalHydra.instance().config_loader())
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._claim = claim_sweep(sweep_dir)
+        except DydxError as err:
+            raise Stop(err) from None
+        self._catch_ctrl_c(sweep_dir)
         jobs = expand_jobs(config)
         total = len(jobs) if jobs is not None else None
         info = launcher_info(config.hydra, total, available_cpus())
@@ -62,12 +101,44 @@ class SweepCallback(Callback):
         manifest = read_manifest(sweep_dir) or {}
         try:
             outcome = write_sweep_report(sweep_dir)
-        except Exception:
-            _say(f"building the report failed; rebuild it with: python -m harness.report {sweep_dir}")
-            raise
+        except FileNotFoundError as err:  # not one finished run
+            raise Stop(Incomplete(f"{err}; resume with: {resume_command(sweep_dir)}")) from None
+        except (OSError, ValueError) as err:
+            raise Stop(Incomplete(f"the jobs ran but the sweep report could not be built "
+                                  f"({type(err).__name__}: {err}); rebuild it with: "
+                                  f"python -m harness.report {sweep_dir}")) from None
+        finally:
+            self._release()
         for line in end_messages(sweep_dir, manifest, outcome.records, outcome.paths,
                                  echo_jobs=output_in_logs(config), headline=outcome.headline):
             print(line, flush=True)
+        missing = missing_jobs(outcome.records, manifest.get("jobs") or [])
+        if missing:
+            raise Stop(Incomplete(
+                f"{len(missing)} of {len(manifest['jobs'])} jobs have no record (interrupted, "
+                f"or their folder holds another sweep's run): {resume_command(sweep_dir)} "
+                f"runs what is missing"))
+
+    def _catch_ctrl_c(self, sweep_dir: Path) -> None:
+        """Ctrl-C stops the sweep with one line that says how to resume it."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        line = (f"interrupted: finished jobs are kept in {sweep_dir}; resume with: "
+                f"{resume_command(sweep_dir)}")
+
+        def interrupt(signum, frame):
+            self._release()  # on_multirun_end will not come
+            raise Interrupted(line)
+
+        self._sigint = signal.signal(signal.SIGINT, interrupt)
+
+    def _release(self) -> None:
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
 
 
 def output_in_logs(config: DictConfig) -> bool:
@@ -89,8 +160,7 @@ def start_message(sweep_dir: Path, total: Optional[int], info: LauncherInfo,
     if info.parallel and info.local:
         line += "; timings taken in parallel are contended (marked in the report)"
     if not any(arg.startswith("hydra.sweep.dir=") for arg in sys.argv):
-        line += f"\ndydx: if it is interrupted, rerun the same command with " \
-                f"hydra.sweep.dir={sweep_dir} to finish it"
+        line += f"\ndydx: if it is interrupted, resume it with: {resume_command(sweep_dir)}"
     if logs_elsewhere:
         line += f"\ndydx: each job's output goes to {sweep_dir}/.submitit/<job id>/*_log.out; " \
                 f"the lines are repeated here when the sweep ends"
@@ -110,12 +180,8 @@ def end_messages(sweep_dir: Path, manifest: dict, records: pd.DataFrame, paths: 
     lines = []
     jobs = manifest.get("jobs") or []
     if jobs:
-        missing = missing_jobs(records, jobs)
-        text = f"{len(jobs) - len(missing)}/{len(jobs)} jobs have a record"
-        if missing:
-            text += f"; {len(missing)} have none (interrupted or conflicting): rerun the same " \
-                    f"command with hydra.sweep.dir={sweep_dir} to complete it"
-        lines.append(text)
+        lines.append(f"{len(jobs) - len(missing_jobs(records, jobs))}/{len(jobs)} jobs have a "
+                     f"record")
     if not records.empty:
         failed = records[records["status"] != OK]
         counts = failed["status"].value_counts()

@@ -14,7 +14,7 @@ from typing import Optional
 from omegaconf import DictConfig
 
 from harness.multirun.launchers import LauncherInfo, available_cpus, launcher_info
-from harness.results import finished_runs, is_complete, job_key, load_record, read_manifest
+from harness.results import is_complete, job_key, load_records, read_manifest, read_record
 
 def expand_jobs(config: DictConfig) -> Optional[list[list[str]]]:
     """The overrides of every job, in Hydra's order, or None for a sweeper we cannot mirror.
@@ -49,14 +49,14 @@ def varying_keys(jobs: list[list[str]]) -> list[str]:
 
 
 def finished_index(sweep_dir: Path) -> dict[str, str]:
-    """job_key -> run folder (relative) for every finished run under the sweep folder."""
-    sweep_dir = Path(sweep_dir)
-    index = {}
-    for run_dir in finished_runs(sweep_dir):
-        overrides = load_record(run_dir).get("overrides")
-        if overrides is not None:
-            index[job_key(str(overrides))] = str(run_dir.relative_to(sweep_dir))
-    return index
+    """job_key -> run folder (relative) for every finished run under the sweep folder
+    (a damaged record counts as not finished: that job runs again)."""
+    records = load_records(sweep_dir)
+    if records.empty or "overrides" not in records.columns:
+        return {}
+    return {job_key(overrides): folder
+            for overrides, folder in zip(records["overrides"], records["job_dir"])
+            if isinstance(overrides, str)}
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ def resume_decision(context: JobContext, sweep_dir: Path, run_dir: Path) -> tupl
     """
     if context.finished_in is not None and is_complete(sweep_dir / context.finished_in):
         return "skip", sweep_dir / context.finished_in
-    if is_complete(run_dir):
-        stored = load_record(run_dir)
+    stored = read_record(run_dir)
+    if stored is not None:
         if job_key(str(stored.get("overrides", ""))) == job_key(context.overrides):
             return "skip", run_dir
         return "conflict", run_dir

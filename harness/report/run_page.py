@@ -249,9 +249,18 @@ def write_run(run_dir: Path, record: dict, points: pd.DataFrame, config_yaml: st
     write_record(run_dir, record)
 
 
-def rebuild_run(run_dir: Path) -> list[Path]:
-    """A run folder's plots and report.md again, from its stored record and points."""
+def rebuild_run(run_dir: Path) -> tuple[list[Path], str]:
+    """A run folder's plots and report.md again, from its stored record and points: the
+    files written, and what could not be rebuilt and why ('' when everything was)."""
     run_dir = Path(run_dir)
-    write_run_views(run_dir, load_record(run_dir), load_points(run_dir))
-    return [p for p in (run_dir / "report.md", run_dir / "derivative.png", run_dir / "error.png")
-            if p.exists()]
+    record, points = load_record(run_dir), load_points(run_dir)
+    write_run_views(run_dir, record, points)
+    plots = [run_dir / "derivative.png", run_dir / "error.png"]
+    if record.get("status", "ok") != "ok":
+        return [run_dir / "report.md"], ""  # a failed run has no plots to draw
+    if points.empty:
+        state = "damaged" if (run_dir / "points.parquet").exists() else "missing"
+        return [run_dir / "report.md"], (
+            f"could not rebuild {', '.join(p.name for p in plots)}: points.parquet is {state}; "
+            f"older copies, if any, were left as they were")
+    return [run_dir / "report.md", *plots], ""

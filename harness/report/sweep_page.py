@@ -3,7 +3,7 @@ self-contained report.html, from every finished record under a folder."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -20,12 +20,11 @@ from harness.report.format import (NOISY_MARK, fmt, fmt_ratio, fmt_spread, headl
                                    summary_line)
 from harness.report.plots import frontier_figure, scaling_figure, stepsize_figure
 from harness.report.words import findings, stepsize_words
-from harness.results import RECORDS, load_records, read_manifest, write_table
+from harness.results import RECORDS, SUMMARY, gather_records, read_manifest, write_table
 from harness.study.record import OK
 
 # Runs whose own plots the sweep report embeds; above this it links to their pages.
 EMBED_RUNS = 24
-SUMMARY = "summary"
 # A pivot with more variants than this is folded: one table per function or dtype, one row
 # per variant, so a step-size sweep's 45 variants read down the page instead of across it.
 MAX_COLUMNS = 8
@@ -155,6 +154,8 @@ class SweepOutcome:
     # What the sweep is for (see LEADS) and the table its report leads with.
     kind: str = "methods"
     headline: Optional[Table] = None
+    # records.parquet files that could not be read (left out, listed in the report).
+    damaged: list[Path] = field(default_factory=list)
 
 
 def _slug(text: str) -> str:
@@ -274,6 +275,15 @@ def failures_section(records: pd.DataFrame) -> list[Block]:
             frame_block(failed[columns], "Recorded with their status and reason (invalid "
                                          "config, unsupported combination, error, oom); they "
                                          "contribute no numbers to the tables above.")]
+
+
+def damaged_section(damaged: list[Path], folder: Path) -> list[Block]:
+    if not damaged:
+        return []
+    return [Heading("Damaged records"),
+            Bullets(tuple(f"`{p.relative_to(folder)}` cannot be read: its job counts as not "
+                          f"finished and contributes nothing here; resuming the sweep runs "
+                          f"it again" for p in damaged))]
 
 
 def runs_section(records: pd.DataFrame, folder: Path, embed: int) -> list[Block]:
@@ -409,7 +419,8 @@ def configurations_table(records: pd.DataFrame) -> Optional[Table]:
 def write_sweep_report(folder: Path, embed_runs: int = EMBED_RUNS) -> SweepOutcome:
     """Gather every finished record under `folder`; write summary, tables, plots, reports."""
     folder = Path(folder)
-    records = load_records(folder)
+    gathered = gather_records(folder)
+    records = gathered.records
     if records.empty:
         raise FileNotFoundError(f"no finished runs under {folder} (a run is finished when its "
                                 f"folder holds {RECORDS}.parquet)")
@@ -424,13 +435,14 @@ def write_sweep_report(folder: Path, embed_runs: int = EMBED_RUNS) -> SweepOutco
     blocks = [Heading(f"dydx sweep report: {folder.name or folder}", 1),
               *overview(records, manifest, folder),
               *(block for name in LEADS[kind] for block in sections[name]),
-              *failures_section(records),
+              *failures_section(records), *damaged_section(gathered.damaged, folder),
               *runs_section(records, folder, embed_runs),
               Text(f"Rebuild this report from the stored rows: "
                    f"`python -m harness.report {folder}`")]
     paths = write_outputs(folder, blocks, tables)
     paths["summary.csv"] = folder / f"{SUMMARY}.csv"
-    return SweepOutcome(records, paths, kind, headline_table(kind, records, tables))
+    return SweepOutcome(records, paths, kind, headline_table(kind, records, tables),
+                        gathered.damaged)
 
 
 def write_outputs(folder: Path, blocks: list[Block], tables: dict) -> dict:

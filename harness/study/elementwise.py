@@ -51,6 +51,8 @@ class ElementwiseSpec:
         return self.method.supports(self.function, s.dtype, s.device, s.order, **s.params)
 
     def prepare(self) -> None:
+        if self.function.source == "py":  # your code: check what it returns before using it
+            self.function.check_user_code(self.x_full)
         self.f_method = self.method.prepare(self.f)
 
     def _once(self, x: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:

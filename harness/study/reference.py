@@ -19,6 +19,8 @@ is the sentence every record carries about what backs its reference.
 from __future__ import annotations
 
 import hashlib
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -159,14 +161,22 @@ def cache_key(engine: str, expr: sp.Expr, x: np.ndarray, settings: str, n: int =
 def cached(key: str, cache_dir: Path | None,
            compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], bool]:
     """compute()'s arrays, read from / written to `cache_dir` when given. Returns (arrays,
-    hit)."""
+    hit). The cache only saves time: an unreadable entry is computed again, and a cache
+    that cannot be written is a warning, never a lost run."""
     path = None if cache_dir is None else Path(cache_dir) / f"{key}.npz"
-    if path is not None and path.exists():
-        with np.load(path) as stored:
-            return {name: stored[name] for name in stored.files}, True
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as stored:
+                return {name: stored[name] for name in stored.files}, True
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # a damaged entry: compute it again and replace it
     arrays = compute()
     if path is not None:
-        atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
+        try:
+            atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
+        except OSError as err:
+            warnings.warn(f"reference.cache_dir {cache_dir} cannot be written "
+                          f"({err.strerror or err}); the reference was computed but not cached")
     return arrays, False
 
 
