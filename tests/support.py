@@ -5,6 +5,7 @@ import contextlib
 import io
 import runpy
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -62,6 +63,32 @@ def run_sweep(folder: Path, cache: Path, *args: str) -> str:
     finally:
         sys.argv = saved
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Exit:
+    """What `python run.py <args>` did: exit status, stdout, stderr."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+
+def run_py(*args: str) -> Exit:
+    """`python run.py <args>` in this process, through run.py's own entry (runpy, as from a
+    shell): its exit status and what it printed on stdout and stderr, kept apart."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.argv
+    sys.argv = [str(ROOT / "run.py"), *args]
+    status = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(ROOT / "run.py"), run_name="__main__")
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 0
+    finally:
+        sys.argv = saved
+    return Exit(status, out.getvalue(), err.getvalue())
 
 
 def user(name: str, *extra: str) -> tuple[str, ...]:

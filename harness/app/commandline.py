@@ -78,6 +78,30 @@ def _options(args: list[str]) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
+def _check_text(arg: str) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no file, table or
+    terminal can hold: refuse them before anything stores or prints them."""
+    for column, char in enumerate(arg, start=1):
+        if "\ud800" <= char <= "\udfff":
+            raise ConfigError(f"the argument {arg!r} holds bytes that are not UTF-8 text "
+                              f"({char!r} at column {column}); dydx takes only text")
+
+
+def _unreadable(text: str, err: HydraException) -> ConfigError:
+    """Hydra's grammar refused an override: say where, in one line."""
+    odd = next(((i, c) for i, c in enumerate(text, 1) if not " " <= c <= "~"), None)
+    if odd is not None:
+        reason = f"the character {odd[1]!r} (U+{ord(odd[1]):04X}) at column {odd[0]} is not " \
+                 f"allowed (only printable ASCII)"
+    else:
+        lines = [line.strip() for line in str(err).splitlines()]
+        reason = next((line for line in lines if line and not line.startswith(
+            ("Error parsing override", "See https", "^"))), "not in Hydra's override grammar")
+    return ConfigError(f"cannot read the override {text!r}: {reason}; write key=value (e.g. "
+                       f"fn=sin), a sweep as key=a,b,c, and quote a value with special "
+                       f"characters: 'fn.expr=\"x**2\"'")
+
+
 def _parse(overrides: list[str]) -> list[Override]:
     parser = OverridesParser.create()
     parsed = []
@@ -85,9 +109,7 @@ def _parse(overrides: list[str]) -> list[Override]:
         try:
             parsed += parser.parse_overrides([text])
         except HydraException as err:
-            reason = str(err).splitlines()[1:2] or [str(err)]
-            raise ConfigError(f"cannot read the override {text!r}: {reason[0].strip()}; write "
-                              f"key=value (e.g. fn=sin), a sweep as key=a,b,c") from None
+            raise _unreadable(text, err) from None
     return parsed
 
 
@@ -136,6 +158,8 @@ def precheck(args: list[str]) -> None:
     line; Hydra composes only a command line that passed."""
     if "--version" in args:
         return
+    for arg in args:
+        _check_text(arg)
     options = _options(args)
     parsed = _parse(options.overrides)
     methods = _methods(parsed)

@@ -97,10 +97,12 @@ def _number(node: ast.Constant, text: str) -> Const:
     value = node.value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(node, text, f"the literal {value!r} is not a number")
-    if isinstance(value, int) and value.bit_length() > 1024:  # beyond float64, and 308 digits
-        raise _fail(node, text, f"the integer literal of {value.bit_length()} bits is larger "
-                                f"than float64's maximum (about 1.8e308)")
-    if not math.isfinite(float(value)):
+    try:
+        as_float = float(value)
+    except OverflowError:  # an integer literal of 309 digits or more
+        raise _fail(node, text, "the integer literal is larger than float64's maximum "
+                                "(about 1.8e308)") from None
+    if not math.isfinite(as_float):
         raise _fail(node, text, f"the literal {value!r} is not a finite number")
     if isinstance(value, int):  # also 0x10, 0o7, 0b1
         return Const(float(value), sp.Integer(value))
