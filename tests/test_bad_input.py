@@ -209,8 +209,8 @@ CORPUS = [
      "{world}/results/runs/held is in use by another dydx process (pid "),
 ]
 # Run as real `python run.py` subprocesses too (slow): one of each kind.
-SUBPROCESS = ["fn_sinn", "grid_nn", "h_for_autograd_default", "n_terabytes", "py_sum",
-              "unknown_option", "run_into_a_sweep", "expr_power_tower"]
+SUBPROCESS = ["grid_nn", "h_for_autograd_default", "py_sum", "unknown_option",
+              "run_into_a_sweep"]
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from harness.results import MANIFEST, is_complete, job_key, load_records
-from support import SMALL_SWEEP, run_sweep
+from support import ROOT, SMALL_SWEEP, run_py, run_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -103,28 +103,31 @@ def test_a_partial_job_folder_never_reaches_the_summary(small_sweep, tmp_path):
     assert len(records) == 11 and "0_sin_autograd_float32" not in set(records["job_dir"])
 
 
-def test_failed_jobs_become_status_rows_and_the_others_run(tmp_path, reference_cache):
-    not_a_folder = tmp_path / "file"
-    not_a_folder.write_text("")
+def test_failed_jobs_become_status_rows_and_the_others_run(tmp_path, reference_cache,
+                                                          monkeypatch):
+    monkeypatch.chdir(ROOT)  # fn=py imports tests.userpkg from the working directory
     folder = tmp_path / "failing"
     printed = run_sweep(folder, reference_cache, "method=finite", "method.scheme=central,bogus",
-                        f"reference.cache_dir={reference_cache},{not_a_folder}", "grid.n=50",
+                        "fn=sin,py", "fn.target=tests.userpkg.hostile:raises", "grid.n=50",
                         "timing.enabled=false")
     summary = pd.read_parquet(folder / "summary.parquet")
     assert len(summary) == 4
-    broken_cache = summary["overrides"].str.contains(str(not_a_folder))
+    user_code = summary["fn"] == "tests.userpkg.hostile:raises"
     bogus = summary["overrides"].str.contains("bogus")
-    ok = summary[~broken_cache & ~bogus]
+    ok = summary[~user_code & ~bogus]
     assert list(ok["status"]) == ["ok"] and ok["max_abs_err"].iloc[0] > 0
     assert set(summary.loc[bogus, "status"]) == {"invalid"}
     assert summary.loc[bogus, "status_reason"].str.startswith("unknown method.scheme 'bogus'").all()
-    error = summary[broken_cache & ~bogus].iloc[0]
-    assert error["status"] == "error"
-    assert error["status_reason"].startswith("FileExistsError: ")
-    assert (error["fn"], error["method"], error["scheme"]) == ("sin", "finite", "central")
+    error = summary[user_code & ~bogus].iloc[0]
+    job_dir = folder / error["job_dir"]
+    assert (error["status"], error["status_reason"]) == (
+        "error", f"ValueError: my op is broken (traceback: {job_dir / 'traceback.txt'})")
+    assert (error["method"], error["scheme"]) == ("finite", "central")
+    assert 'raise ValueError("my op is broken")' in (job_dir / "traceback.txt").read_text()
     assert "dydx: 4 records: 1 ok, 2 invalid, 1 error" in printed
+    assert "Traceback" not in printed
     report = (folder / "report.md").read_text()
-    assert "## Jobs without numbers" in report and "FileExistsError" in report
+    assert "## Jobs without numbers" in report and "my op is broken" in report
 
 
 def test_a_network_job_with_a_method_without_a_network_form_is_an_invalid_row(tmp_path,
@@ -147,8 +150,13 @@ def test_a_reused_folder_of_another_sweep_is_not_overwritten(small_sweep, tmp_pa
     folder = tmp_path / "reused"
     shutil.copytree(small_sweep[0], folder)
     before = folder_bytes(folder / "0_sin_autograd_float32")
-    printed = run_sweep(folder, reference_cache, "fn=sin", "method=autograd",
-                        "dtype=float32,float64", "grid.n=61", "timing.enabled=false")
-    assert "not run:" in printed and "holds a finished run of another job" in printed
+    result = run_py("-m", "fn=sin", "method=autograd", "dtype=float32,float64", "grid.n=61",
+                    "timing.enabled=false", f"hydra.sweep.dir={folder}",
+                    f"reference.cache_dir={reference_cache}", "device=cpu")
+    assert "not run:" in result.stderr and "holds a finished run of another job" in result.stderr
     assert folder_bytes(folder / "0_sin_autograd_float32") == before
-    assert "0/2 jobs have a record" in printed
+    assert "0/2 jobs have a record" in result.stdout
+    assert result.status == 6
+    assert result.stderr.splitlines()[-1].startswith(
+        "dydx: error: 2 of 2 jobs have no record (interrupted, or their folder holds another "
+        "sweep's run): python ")

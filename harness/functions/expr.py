@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 
 import sympy as sp
 
-from harness.functions.nodes import _OPS, PRIMITIVES, Apply, BinOp, Const, Neg, Node, X
+from harness.functions.nodes import (_OPS, PRIMITIVES, X_SYMBOL, Apply, BinOp, Const, Neg,
+                                     Node, X)
 
 CONSTANTS = {"pi": (math.pi, sp.pi), "e": (math.e, sp.E)}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
@@ -41,8 +43,12 @@ def parse_expression(text: str) -> Node:
         raise ExpressionError(f"fn.expr is {len(text)} characters long; the limit is {MAX_LENGTH}")
     _check_characters(text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-        return _convert(tree.body, text)
+        with warnings.catch_warnings():  # "invalid decimal literal" for 1if: refused below
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
+        node = _convert(tree.body, text)
+        _bounded_sympy(node, text)
+        return node
     except SyntaxError as err:
         where = f" at column {err.offset}" if err.offset else ""
         raise ExpressionError(f"fn.expr {text!r} is not a valid expression: {err.msg}"
@@ -109,7 +115,10 @@ def _number(node: ast.Constant, text: str) -> Const:
     # The source digits give the exact value for the reference ("0.1" means 1/10), while
     # torch computes with the nearest float, as any user code would.
     literal = ast.get_source_segment(text.strip(), node) or repr(value)
-    return Const(value, sp.Rational(literal.replace("_", "")))
+    exact = sp.Rational(literal.replace("_", ""))
+    if _digits(exact) > MAX_EXACT_DIGITS:  # 1e-30000: 0.0 as a float, 30,000 digits exactly
+        raise _fail(node, text, f"the literal {literal} {_too_exact(_digits(exact))}")
+    return Const(value, exact)
 
 
 def _digits(exact: sp.Expr) -> float:
@@ -119,10 +128,11 @@ def _digits(exact: sp.Expr) -> float:
 
 
 def _power_digits(base: sp.Expr, exponent: sp.Expr) -> float:
-    """Digits base**exponent would carry, estimated before computing it."""
+    """Digits sympy would work with to evaluate base**exponent exactly, estimated before:
+    base**(p/q) costs base**p (then a q-th root), so 18**(2/1.0000001) costs 18**20000000."""
     if base in (0, 1, -1) or not exponent.is_Rational:
         return 0.0  # no growth, or sympy keeps the power symbolic (pi**x, 2**pi)
-    return abs(float(exponent)) * _digits(base)
+    return abs(exponent.p) * _digits(base)
 
 
 def _fold(op: str, left: Const, right: Const, node: ast.AST, text: str) -> Const:
@@ -130,7 +140,8 @@ def _fold(op: str, left: Const, right: Const, node: ast.AST, text: str) -> Const
     is not real ('9**9**9', '(-8)**(1/3)') or is too large to keep exact, before anything
     tries to evaluate it."""
     if op == "**" and _power_digits(left.exact, right.exact) > MAX_EXACT_DIGITS:
-        raise _fail(node, text, _too_exact(_power_digits(left.exact, right.exact)))
+        raise _fail(node, text, "the constant sub-expression "
+                    + _too_exact(_power_digits(left.exact, right.exact)))
     try:
         value = _OPS[op](left.value, right.value)
     except (OverflowError, ZeroDivisionError) as err:
@@ -139,13 +150,38 @@ def _fold(op: str, left: Const, right: Const, node: ast.AST, text: str) -> Const
         raise _fail(node, text, f"the constant sub-expression is {value!r}, not a finite real")
     exact = _OPS[op](left.exact, right.exact)
     if _digits(exact) > MAX_EXACT_DIGITS:
-        raise _fail(node, text, _too_exact(_digits(exact)))
+        raise _fail(node, text, f"the constant sub-expression {_too_exact(_digits(exact))}")
     return Const(float(value), exact)
 
 
+def _bounded_sympy(node: Node, text: str) -> sp.Expr:
+    """node.sympy(), built bottom-up the same way, refusing a power whose numeric factor
+    sympy would raise to a number beyond MAX_EXACT_DIGITS. Sympy simplifies x - x + 2 to 2
+    and expands (2*x)**n into 2**n * x**n, so (x - x + 2)**(10**300) or (2*x)**(9**9) would
+    never finish, although no constant folded by the parser is large."""
+    if isinstance(node, BinOp):
+        left, right = _bounded_sympy(node.left, text), _bounded_sympy(node.right, text)
+        factor = left.as_independent(X_SYMBOL, as_Add=False)[0]
+        if node.op == "**" and _power_digits(factor, right) > MAX_EXACT_DIGITS:
+            raise ExpressionError(f"fn.expr {text!r}: a power of a sub-expression with the "
+                                  f"numeric factor {_short(factor)} "
+                                  f"{_too_exact(_power_digits(factor, right))}")
+        return _OPS[node.op](left, right)
+    if isinstance(node, Neg):
+        return -_bounded_sympy(node.arg, text)
+    if isinstance(node, Apply):
+        return node.prim.sympy_fn(_bounded_sympy(node.arg, text))
+    return node.sympy()  # X, Const
+
+
+def _short(value: sp.Expr) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:18]}...{text[-18:]}"
+
+
 def _too_exact(digits: float) -> str:
-    return (f"the constant sub-expression would need about {digits:.3g} digits to keep "
-            f"exactly (the limit is {MAX_EXACT_DIGITS}); write its value as a decimal")
+    return (f"would need about {digits:.3g} digits to keep exactly (the limit is "
+            f"{MAX_EXACT_DIGITS}); write its value as a decimal")
 
 
 def _name(node: ast.Name, text: str) -> Node:

@@ -48,12 +48,19 @@ def resume_command(sweep_dir: Path) -> str:
 
 
 def claim_sweep(sweep_dir: Path) -> Claim:
-    """The sweep folder for this sweep alone; FolderError if a run or a live sweep has it."""
+    """The sweep folder for this sweep alone, cleared of the temp files killed writers left
+    in it and its job folders; FolderError if a run or a live sweep has it."""
     if is_complete(sweep_dir):
         raise FolderError(f"{sweep_dir} holds a finished single run; a sweep there would "
                           f"replace its report. Choose another hydra.sweep.dir")
     claim = Claim(sweep_dir)
     claim.remove_temp_files("tables", "plots")
+    for job_dir in (p for p in sweep_dir.iterdir() if p.is_dir() and p.name[0] != "."):
+        try:
+            with Claim(job_dir) as job:  # a job folder no one is writing: its leftovers go
+                job.remove_temp_files()
+        except FolderError:
+            pass  # someone is writing there: their temp files are live
     return claim
 
 

@@ -1,0 +1,99 @@
+"""harness.timelimit: a block of code stops at its time limit, whatever it is doing, and
+the limit never fires after the block has ended."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from harness.timelimit import TimeLimitExceeded, time_limit
+from support import ROOT
+
+
+def spin() -> None:
+    while True:  # swallows every Exception, as careless user code does
+        try:
+            sum(range(100))
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def elapsed(block) -> float:
+    start = time.perf_counter()
+    with pytest.raises(TimeLimitExceeded):
+        block()
+    return time.perf_counter() - start
+
+
+def test_a_python_loop_that_swallows_exceptions_is_stopped_at_the_limit():
+    def block():
+        with time_limit(0.3):
+            spin()
+    assert 0.29 < elapsed(block) < 5
+
+
+def test_a_sleep_is_woken_at_the_limit():
+    def block():
+        with time_limit(0.3):
+            time.sleep(3600)
+    assert 0.29 < elapsed(block) < 5
+
+
+def test_a_block_in_another_thread_is_stopped_at_the_limit():
+    taken = []
+
+    def block():
+        with time_limit(0.3):
+            spin()
+
+    def worker():
+        taken.append(elapsed(block))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and 0.29 < taken[0] < 5
+
+
+def test_a_block_that_ends_in_time_is_never_interrupted_later():
+    with time_limit(0.2):
+        pass
+    time.sleep(0.4)  # the alarm would have fired here
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_native_code_that_ignores_the_alarm_is_reported_stuck_after_the_grace():
+    stuck = []
+
+    def block():
+        with time_limit(0.2, grace_s=0.2, on_stuck=lambda: stuck.append(time.perf_counter())):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as native code would
+            try:
+                time.sleep(1.0)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+                time.sleep(0.05)
+    start = time.perf_counter()
+    assert elapsed(block) >= 1.0
+    assert len(stuck) == 1 and 0.35 < stuck[0] - start < 1.0
+
+
+@pytest.mark.slow
+def test_native_code_holding_the_gil_is_ended_by_the_last_backstop(tmp_path):
+    """A huge integer power holds the GIL: no Python code can run, faulthandler ends it."""
+    dump = tmp_path / "stuck.txt"
+    script = textwrap.dedent(f"""
+        from harness.timelimit import time_limit
+        with time_limit(0.5, grace_s=0.5, on_stuck=lambda: None, stuck_file={str(dump)!r}):
+            3 ** (10 ** 10)
+    """)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and time.perf_counter() - start < 60
+    assert dump.read_text().startswith("Timeout (0:00:01.500000)!")
