@@ -239,7 +239,8 @@ def gib(nbytes: int) -> str:
 ])
 def test_item_07_a_grid_larger_than_memory_is_refused_with_the_limit(tmp_path, reference_cache,
                                                                      args, asked):
-    result = single(reference_cache, *args, f"hydra.run.dir={tmp_path / 'run'}")
+    result = run_py(*args, "device=cpu", f"reference.cache_dir={reference_cache}",
+                    f"hydra.run.dir={tmp_path / 'run'}")
     total = memory_total()
     assert result.status == 2
     assert result.stderr == (f"dydx: error: {asked} at up to 600 bytes per point; the limit is "

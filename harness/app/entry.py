@@ -29,20 +29,21 @@ def say(prefix: str, message: str) -> None:
     print(f"dydx: {prefix}{text}", file=sys.stderr, flush=True)
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"dydx: warning: {' '.join(str(message).split())}\n"
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"dydx: warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
 
 
 @contextmanager
 def _quiet_hydra() -> Iterator[None]:
-    """Hydra re-raises instead of printing its trimmed traceback; warnings are one line."""
-    saved_env, saved_format = os.environ.get("HYDRA_FULL_ERROR"), warnings.formatwarning
+    """Hydra re-raises instead of printing its trimmed traceback; a warning is one line."""
+    saved_env = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    warnings.formatwarning = _one_line_warning
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            yield
     finally:
-        warnings.formatwarning = saved_format
         if saved_env is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
