@@ -1,29 +1,22 @@
-"""Sweeps through a real `python run.py -m ...` subprocess: kill and resume, the joblib and
-submitit launchers, --help, `python -m harness.report`. Each subprocess pays ~5-10 s of
+"""Sweeps through a real `python run.py -m ...` subprocess: the joblib and submitit
+launchers, --help (kills and resumes: test_kill_resume.py). Each subprocess pays ~5-10 s of
 Python start-up, so these are marked slow.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from harness.multirun.launchers import available_cpus
-from harness.results import MANIFEST, job_key
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-EIGHT_JOBS = ["fn=sin,tanh", "method=autograd,finite", "dtype=float32,float64", "grid.n=60",
-              "timing.enabled=false"]
 
 
 def command(*args: str) -> list[str]:
@@ -33,42 +26,6 @@ def command(*args: str) -> list[str]:
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(command(*args), cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
-
-
-def finished(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*/records.parquet"))
-
-
-def test_a_killed_sweep_reruns_to_every_record_exactly_once(tmp_path, reference_cache):
-    folder = tmp_path / "killed"
-    args = ["-m", *EIGHT_JOBS, f"hydra.sweep.dir={folder}", f"reference.cache_dir={reference_cache}"]
-    process = subprocess.Popen(command(*args), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while len(finished(folder)) < 3 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    done_before = len(finished(folder))
-    assert 3 <= done_before < 8, "the sweep should be killed halfway"
-    assert not (folder / "summary.parquet").exists()
-
-    rerun = run(*args)
-    assert rerun.returncode == 0, rerun.stderr
-    assert f"; {done_before} already finished there and will be skipped" in rerun.stdout
-    assert rerun.stdout.count("skipped, finished earlier in") == done_before
-    manifest = json.loads((folder / MANIFEST).read_text())
-    summary = pd.read_parquet(folder / "summary.parquet")
-    assert len(finished(folder)) == 8 == len(summary) == manifest["total"]
-    assert sorted(summary["overrides"].map(job_key)) == \
-        sorted(job_key(job) for job in manifest["jobs"])
-    assert "dydx: 8/8 jobs have a record" in rerun.stdout
-
-    rebuilt = subprocess.run([sys.executable, "-m", "harness.report", str(folder)], cwd=ROOT,
-                             capture_output=True, text=True, timeout=300)
-    assert rebuilt.returncode == 0, rebuilt.stderr
-    assert rebuilt.stdout.splitlines()[0] == "dydx: 8 records (8 ok, 0 failed)"
-    assert f"report.html: {folder / 'report.html'}" in rebuilt.stdout
 
 
 def test_joblib_runs_in_parallel_and_marks_the_timings(tmp_path, reference_cache):

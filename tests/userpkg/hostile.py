@@ -55,3 +55,8 @@ def square(x):
 
 def wrong_shape_derivative(x):
     return torch.zeros(3, dtype=x.dtype)
+
+
+def slow_square(x):
+    time.sleep(0.5)  # long enough for a second process to try the same folder
+    return x * x
