@@ -87,11 +87,13 @@ def _backstops(seconds: float, grace_s: float, on_stuck: Optional[Callable[[], N
 
 
 @contextmanager
-def time_limit(seconds: float, grace_s: float = GRACE_S,
+def time_limit(seconds: float, grace_s: Optional[float] = None,
                on_stuck: Optional[Callable[[], None]] = None,
                stuck_file: Optional[Path] = None) -> Iterator[None]:
-    """Raise TimeLimitExceeded in this thread once the block has run `seconds`."""
+    """Raise TimeLimitExceeded in this thread once the block has run `seconds`; the
+    backstops follow `grace_s` (default GRACE_S) and twice that later."""
     in_main = threading.current_thread() is threading.main_thread()
     alarm = _main_thread_alarm if in_main else _thread_alarm
-    with _backstops(seconds, grace_s, on_stuck, stuck_file), alarm(seconds):
+    grace = GRACE_S if grace_s is None else grace_s
+    with _backstops(seconds, grace, on_stuck, stuck_file), alarm(seconds):
         yield

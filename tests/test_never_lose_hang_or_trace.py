@@ -8,6 +8,7 @@ sweeps they build are small (grid.n=20, timing off), but still seconds, so most 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.errors import EXIT
 from harness.functions.expr import ExpressionError, parse_expression
 from harness.report.__main__ import main as report_main
 from harness.results import MANIFEST, job_key, load_records
@@ -426,3 +428,17 @@ def test_item_14_rebuilding_a_run_without_its_points_says_the_plots_were_not_reb
                            "were\n")
     assert {name: (run_dir / name).read_bytes() for name in plots} == plots
     assert (run_dir / "report.md").read_text().startswith("# sin by autograd")
+
+
+# --- the README says what each exit status means ----------------------------------------------
+
+def test_the_readme_says_what_each_exit_status_means():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- exit statuses: harness/errors.py EXIT -->", 1)[1].split("\n\n- ")[0]
+    rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", table, re.M))
+    assert sorted(map(int, rows)) == sorted(EXIT.values())
+    words = {"ok": "done", "bug": "a bug", "usage": "nothing was changed",
+             "unsupported": "unsupported", "timeout": "time limit", "failed": "the run failed",
+             "incomplete": "incomplete", "interrupted": "interrupted"}
+    for name, code in EXIT.items():
+        assert words[name] in rows[str(code)], (name, rows[str(code)])

@@ -9,6 +9,7 @@ import textwrap
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from harness.timelimit import TimeLimitExceeded, time_limit
@@ -100,3 +101,27 @@ def test_native_code_holding_the_gil_is_ended_by_the_last_backstop(tmp_path):
     assert done.returncode == 1 and time.perf_counter() - start < 60
     assert dump.read_text().startswith("Timeout (0:00:01.500000)!")
     assert "watchdog ran" not in done.stdout
+
+
+@pytest.mark.slow
+def test_a_run_stuck_past_its_limit_is_recorded_as_timeout_and_the_process_ends(tmp_path):
+    """The watchdog writes the record itself: the study's thread cannot be reached."""
+    run_dir = tmp_path / "run"
+    script = textwrap.dedent("""
+        import runpy, sys
+        import harness.timelimit
+        harness.timelimit.GRACE_S = 1.0
+        sys.argv = ["run.py", *sys.argv[1:]]
+        runpy.run_path("run.py", run_name="__main__")
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script, "fn=py", "fn.target=tests.userpkg.hostile:stuck_in_native_code",
+         "time_limit_s=1", "grid.n=20", "timing.enabled=false", "device=cpu",
+         f"hydra.run.dir={run_dir}", f"reference.cache_dir={tmp_path / 'cache'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    reason = ("stopped at the time limit of 1 s (time_limit_s; the reference included); give it "
+              "more with time_limit_s=...; it was stuck in native code, so the process was ended")
+    assert done.returncode == 4 and done.stderr == ""
+    assert f"timeout: {reason}; a sweep stops here" in done.stdout
+    record = pd.read_parquet(run_dir / "records.parquet").iloc[0]
+    assert (record["status"], record["status_reason"]) == ("timeout", reason)

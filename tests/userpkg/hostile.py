@@ -60,3 +60,10 @@ def wrong_shape_derivative(x):
 def slow_square(x):
     time.sleep(0.5)  # long enough for a second process to try the same folder
     return x * x
+
+
+def stuck_in_native_code(x):
+    import signal
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the alarm cannot reach it
+    time.sleep(3600)
+    return x
