@@ -7,6 +7,7 @@ sweeps they build are small (grid.n=20, timing off), but still seconds, so most 
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -18,6 +19,7 @@ import pytest
 
 from harness.errors import EXIT
 from harness.functions.expr import ExpressionError, parse_expression
+from harness.multirun.heartbeat import heartbeat
 from harness.report.__main__ import main as report_main
 from harness.results import MANIFEST, job_key, load_records
 from support import ROOT, run_py
@@ -184,7 +186,9 @@ def test_item_06_user_code_that_never_returns_is_stopped_and_recorded_as_timeout
 
 
 @pytest.mark.slow
-def test_item_06_the_time_limit_covers_the_reference(tmp_path, reference_cache):
+def test_item_06_the_time_limit_covers_the_reference_and_progress_is_printed(
+        tmp_path, reference_cache, monkeypatch):
+    monkeypatch.setattr("harness.app.jobs.heartbeat", functools.partial(heartbeat, every_s=1.0))
     # x**x**...**x converges on [0.9, 1.1]: autograd takes milliseconds there, the mpmath
     # reference of its 31-level derivative minutes (measured: 3 points take 2 s in all).
     tower = "**".join(["x"] * 31)
@@ -195,6 +199,7 @@ def test_item_06_the_time_limit_covers_the_reference(tmp_path, reference_cache):
     assert time.perf_counter() - start < 40
     assert result.status == 4, result.stderr
     assert record_of(tmp_path / "run")["status"] == "timeout"
+    assert "still running (1 s)" in result.stdout and "still running (2 s)" in result.stdout
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
 
 

@@ -3,7 +3,10 @@
 The text is parsed with Python's `ast` and every node is checked against a whitelist:
 numbers, the variable x, the constants pi and e, + - * / ** and unary minus, parentheses,
 and one-argument calls of the registered primitives. Nothing is ever passed to eval, exec
-or sympify, so an expression cannot run code, read attributes or import modules.
+or sympify, so an expression cannot run code, read attributes or import modules. Nothing
+in it can take long either: the text is at most MAX_LENGTH printable ASCII characters,
+and every exact number the parser folds, or sympy would compute from its powers, is
+refused beyond MAX_EXACT_DIGITS before it is computed (tests/test_expr_fuzz.py).
 """
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ def parse_expression(text: str) -> Node:
         raise ExpressionError(f"fn.expr {text!r} is not a valid expression: {err.msg}"
                               f"{where}") from None
     except (RecursionError, MemoryError):
-        raise ExpressionError(f"fn.expr {text!r} is nested too deeply to parse") from None
+        raise ExpressionError(f"fn.expr {text!r} is nested too deeply to parse") from None  # (((...)))
 
 
 def _check_characters(text: str) -> None:
