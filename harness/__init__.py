@@ -17,16 +17,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what static tools and IDEs see
-    from harness.api import ConfigError, Record, RunResult, SweepResult, load, study, sweep
+    from harness.api import (ConfigError, DydxError, Record, RunResult, SweepResult, load,
+                             study, sweep)
     from harness.compare import Comparison, comparison
 
 __all__ = ["study", "sweep", "load", "comparison", "Record", "RunResult", "SweepResult",
-           "Comparison", "ConfigError"]
+           "Comparison", "DydxError", "ConfigError"]
 
 # Lazy attributes: name -> the module that defines it.
 _LAZY = {
     "sweep": "harness.api", "load": "harness.api", "Record": "harness.api",
     "RunResult": "harness.api", "SweepResult": "harness.api", "ConfigError": "harness.api",
+    "DydxError": "harness.api",
     "comparison": "harness.compare", "Comparison": "harness.compare",
 }
 

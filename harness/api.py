@@ -15,7 +15,9 @@ A thin layer over the command line's own path, never a second one: each job's co
 composed from conf/ as `python run.py` composes it (harness.config.store.compose_config),
 checked by harness.config.validate, run by harness.study.flow.run_study, stored by
 harness.results and reported by harness.report. Nothing is written unless `out=` names a
-folder. Bad input raises ConfigError (a ValueError) with the command line's one-line message.
+folder. Whatever the command line turns away with one line (bad input, a folder it must not
+or cannot write) raises DydxError with that line (bad input: its kind ConfigError, a
+ValueError), and a study runs under the same time limit (time_limit_s).
 """
 from __future__ import annotations
 
@@ -26,23 +28,27 @@ import re
 import sys
 import time
 import traceback
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Optional, Sequence, Union
 
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from harness.claims import Claim
+from harness.config.overrides import check_override
 from harness.config.schema import DEVICES
 from harness.config.store import compose_config, order_suffix
-from harness.config.validate import ConfigError, method_params, validate
+from harness.config.validate import method_params, time_limit, validate
 from harness.dtypes import DTYPES
+from harness.errors import ConfigError, DydxError, FolderError
 from harness.functions.catalog import FUNCTIONS, TARGET, callable_function
 from harness.methods import METHODS
-from harness.multirun.callback import end_messages
+from harness.multirun.callback import claim_sweep, end_messages
 from harness.multirun.launchers import LauncherInfo
 from harness.multirun.manifest import finished_index, varying_keys
 from harness.networks.presets import NETWORKS
@@ -50,13 +56,15 @@ from harness.registry import choice_error
 from harness.report.format import failure_line, headline, summary_line
 from harness.report.run_page import run_figures, write_run
 from harness.report.sweep_page import EMBED_RUNS, write_sweep_report
-from harness.results import (is_complete, job_key, load_points, load_record, load_records,
-                             read_records, write_manifest)
-from harness.study.flow import make_spec, run_study
+from harness.results import (discard_unfinished, is_complete, job_key, load_points, load_record,
+                             load_records, read_records, refuse_occupied, write_manifest)
+from harness.study.flow import Outcome, make_spec, run_study
 from harness.study.record import OK, failure
 from harness.study.spec import Study
+from harness.timelimit import TimeLimitExceeded, time_limit as limited, timeout_reason
 
-__all__ = ["ConfigError", "Record", "RunResult", "SweepResult", "load", "study", "sweep"]
+__all__ = ["ConfigError", "DydxError", "Record", "RunResult", "SweepResult", "load", "study",
+           "sweep"]
 
 # A function to study: a registered name ("tanh"), "nn.GELU", a network preset, an
 # expression in x ("x**2*sin(x)"), "package.module:function", or a Python callable.
@@ -184,9 +192,10 @@ class SweepResult:
         if folder is None:
             raise ConfigError("this sweep was run without out=: give a folder, "
                               "s.report(out='results/sweeps/mine'), to write it there")
-        if folder != self.folder:
-            _write_runs(folder, self.runs)
-        paths = write_sweep_report(folder, embed_runs=embed_runs).paths
+        with claim_sweep(folder, "out"):
+            if folder != self.folder:
+                _write_runs(folder, self.runs)
+            paths = write_sweep_report(folder, embed_runs=embed_runs).paths
         return {name: Path(path) for name, path in paths.items()}
 
     def __str__(self) -> str:
@@ -204,7 +213,7 @@ def _stored_run(folder: Path, job_dir: str) -> RunResult:
 
 def _write_runs(folder: Path, runs: Sequence[RunResult]) -> None:
     if folder.is_dir() and not load_records(folder).empty:
-        raise ConfigError(f"{folder} already holds finished runs; nothing was changed. "
+        raise FolderError(f"{folder} already holds finished runs; nothing was changed. "
                           f"Choose an empty folder")
     for run in runs:
         write_run(folder / str(run.record.columns["job_dir"]), dict(run.record.columns),
@@ -236,14 +245,18 @@ def _job(fn: FnLike, method: str, dtype: str, device: str, order: int,
         if value not in choices:
             raise ConfigError(choice_error(key, value, choices))
     cfg = compose_config([f"fn={group}", f"method={method}", f"dtype={dtype}", f"device={device}"])
-    _fill(cfg, "fn", values)
-    _fill(cfg, "method", settings.get("params") or {}, open_keys=True)
+    _fill(cfg, "fn", values, checked=False)
+    _fill(cfg, "method", settings.get("params") or {})
     for key in ("grid", "timing", "reference"):
         _fill(cfg, key, _section(key, settings.get(key)))
     if not settings.get("writes") and "cache_dir" not in (settings.get("reference") or {}):
         cfg.reference.cache_dir = None  # nothing is written unless asked
-    _set(cfg, "order", order)
-    _set(cfg, "seed", settings.get("seed", 0))
+    for key, value in (("order", order), ("seed", settings.get("seed", 0)),
+                       ("time_limit_s", settings.get("time_limit_s"))):
+        if value is not None:
+            check_override(key, [value])
+            _set(cfg, key, value)
+    time_limit(cfg)  # > 0 seconds, or ConfigError now rather than when the job runs
     return _Job(validate(cfg, function), cfg, tuple(_overrides(cfg, group, values, settings)))
 
 
@@ -294,17 +307,15 @@ def _section(key: str, value) -> Mapping:
     return value
 
 
-def _fill(cfg: DictConfig, key: str, values: Mapping, open_keys: bool = False) -> None:
-    """Set cfg.<key>.<name> for each value, with the config's own type checks. Unknown
-    names fail here (or, for method parameters, in validate, with its message)."""
+def _fill(cfg: DictConfig, key: str, values: Mapping, checked: bool = True) -> None:
+    """Set cfg.<key>.<name> for each value. A name the section lacks or a value its type
+    cannot take raises the line the command line gives for `key.name=value`
+    (harness.config.overrides); `checked=False` for values the API itself chose."""
     node = cfg[key]
-    if not open_keys:
-        unknown = sorted(set(values) - set(node.keys()))
-        if unknown:
-            raise ConfigError(f"{key} has no setting {unknown[0]!r}; it takes: "
-                              f"{', '.join(str(k) for k in node.keys())}")
     with open_dict(node):
         for name, value in values.items():
+            if checked:
+                check_override(f"{key}.{name}", [value], [str(cfg.method.name)])
             _set(node, name, value, prefix=f"{key}.")
 
 
@@ -325,6 +336,7 @@ def _overrides(cfg: DictConfig, group: str, values: Mapping, settings: Mapping) 
     for key in ("grid", "timing", "reference"):
         out += [f"{key}.{k}={v}" for k, v in _section(key, settings.get(key)).items()]
     out += [f"order={cfg.order}"] if cfg.order != 1 else []
+    out += [f"time_limit_s={cfg.time_limit_s}"] if settings.get("time_limit_s") is not None else []
     return out
 
 
@@ -349,7 +361,7 @@ def study(fn: FnLike = "sin", method: str = "autograd", dtype: str = "float64", 
           params: Optional[Mapping] = None, timing: Union[Mapping, bool, None] = None,
           reference: Optional[Mapping] = None, seed: int = 0, name: Optional[str] = None,
           derivative: Optional[Callable] = None, out: Union[str, Path, None] = None,
-          quiet: bool = False) -> RunResult:
+          time_limit_s: Optional[float] = None, quiet: bool = False) -> RunResult:
     """One study, as `python run.py fn=... method=... dtype=...` runs it.
 
     fn: a registered name ("tanh"), "nn.GELU", a network preset, an expression in x
@@ -360,24 +372,63 @@ def study(fn: FnLike = "sin", method: str = "autograd", dtype: str = "float64", 
     grid, timing, reference: the settings of `grid.*`, `timing.*`, `reference.*`
         (timing=False skips timing); params: the method's parameters (`method.<name>`).
     out: a folder to store the run in, as a run folder of the command line; without it
-        nothing is written (not even the reference cache).
+        nothing is written (not even the reference cache). A folder that holds a finished
+        run or a sweep, that another process is writing, or that cannot be written is
+        refused (DydxError) before anything runs.
+    time_limit_s: seconds the study may take, the reference included (default: the
+        config's, 600); past it the record has status `timeout`. Python code (yours too)
+        is interrupted; a call stuck inside native code is not (run.py ends its process).
     quiet: no progress lines (per-point methods report every 2000 points).
     A method that cannot do this function, dtype or device returns a record with status
-    `unsupported` and its reason, as the command line does; bad input raises ConfigError.
+    `unsupported` and its reason, as the command line does. Everything the command line
+    turns away with one line raises DydxError with that line (bad input: ConfigError).
     """
     job = _job(fn, method, dtype, device, order, dict(
         grid=grid, params=params, timing=timing, reference=reference, seed=seed, name=name,
-        derivative=derivative, writes=out is not None))
+        derivative=derivative, writes=out is not None, time_limit_s=time_limit_s))
     folder = None if out is None else Path(out)
-    if folder is not None and is_complete(folder):
-        raise ConfigError(f"{folder} already holds a finished run; nothing was changed. "
-                          f"Choose another out")
-    outcome = run_study(job.study, folder or Path("."), log=_quiet if quiet else _print)
-    record = {**outcome.record, **_context(job, -1)}
-    config_yaml = OmegaConf.to_yaml(job.config, resolve=True)
-    if folder is not None:
-        write_run(folder, record, outcome.points, config_yaml)
-    return RunResult(Record.from_row(record), outcome.points, folder, config_yaml)
+    with _claimed_run(folder):
+        record, points = _limited_run(job, folder or Path("."), _quiet if quiet else _print)
+        record = {**record, **_context(job, -1)}
+        config_yaml = OmegaConf.to_yaml(job.config, resolve=True)
+        if folder is not None:
+            write_run(folder, record, points, config_yaml)
+    return RunResult(Record.from_row(record), points, folder, config_yaml)
+
+
+@contextmanager
+def _claimed_run(folder: Optional[Path]) -> Iterator[None]:
+    """`out`, held for this process alone while the run writes it, as run.py holds its run
+    folder: FolderError (the command line's line) when it holds a finished run or a sweep,
+    another process holds it, or it cannot be written; a run that raises leaves nothing."""
+    if folder is None:
+        yield
+        return
+    refuse_occupied(folder, "out")
+    with Claim(folder) as claim:
+        refuse_occupied(folder, "out")  # again, now that no one else can be writing it
+        claim.remove_temp_files()
+        before = {p.name for p in folder.iterdir()}
+        try:
+            yield
+        except BaseException:
+            discard_unfinished(folder, keep=before)
+            raise
+
+
+def _limited_run(job: _Job, run_dir: Path, log) -> tuple[dict, pd.DataFrame]:
+    """run_study under the job's time limit (time_limit_s, the reference included); past
+    it, a record with status timeout and its reason, as on the command line. Only Python
+    code is interrupted: the API never ends the caller's process, as run.py's last
+    backstop does for code stuck in a native call."""
+    limit = time_limit(job.config)
+    try:
+        with limited(limit):
+            outcome: Outcome = run_study(job.study, run_dir, log=log)
+    except TimeLimitExceeded:
+        identity = make_spec(job.study).identity(run_dir)
+        return failure(identity, "timeout", timeout_reason(limit)), pd.DataFrame()
+    return outcome.record, outcome.points
 
 
 def _listed(value) -> list:
@@ -390,34 +441,39 @@ def sweep(fn: Union[FnLike, Sequence[FnLike]] = "sin",
           device: Union[str, Sequence[str]] = "auto", order: Union[int, Sequence[int]] = 1,
           params: Optional[Mapping[str, Any]] = None, grid: Optional[Mapping] = None,
           timing: Union[Mapping, bool, None] = None, reference: Optional[Mapping] = None,
-          seed: int = 0, out: Union[str, Path, None] = None, quiet: bool = False) -> SweepResult:
+          seed: int = 0, out: Union[str, Path, None] = None,
+          time_limit_s: Optional[float] = None, quiet: bool = False) -> SweepResult:
     """Every combination of the listed values, as `python run.py -m` runs them, in order.
 
     fn, method, dtype, device, order and each value of `params` may be a list; the other
     arguments are study()'s. Every combination is composed and checked before any runs, so
-    bad input raises ConfigError at once. A job that fails (unsupported, an exception in
-    your function) becomes a record with its status and reason, and the others go on.
-    With `out`, each job is stored in `out/<num>_<fn>_<method>_<dtype>/`, jobs already
-    finished there are skipped (resume), and the sweep report is written when it ends.
+    bad input raises ConfigError at once. A job that fails (unsupported, past its time
+    limit, an exception in your function) becomes a record with its status and reason, and
+    the others go on. With `out`, the folder is held for this sweep alone (DydxError if a
+    finished run or a live sweep has it), each job is stored in
+    `out/<num>_<fn>_<method>_<dtype>/`, jobs already finished there are skipped (resume),
+    and the sweep report is written when it ends.
     """
     axes = {"fn": _listed(fn), "method": _listed(method), "dtype": _listed(dtype),
             "device": _listed(device), "order": _listed(order),
             **{f"method.{k}": _listed(v) for k, v in (params or {}).items()}}
     folder = None if out is None else Path(out)
     settings = dict(grid=grid, timing=timing, reference=reference, seed=seed,
-                    writes=folder is not None)
+                    writes=folder is not None, time_limit_s=time_limit_s)
     combinations = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
     jobs = [_combination_job(values, settings) for values in combinations]
     say = _quiet if quiet else _print
-    manifest = _start(folder, jobs, axes, say)
-    varying = [key for key, values in axes.items() if len(values) > 1]
-    runs = [_sweep_job(job, f"[{num + 1}/{len(jobs)}] " + " ".join(
-                f"{k}={_shown(values[k])}" for k in varying), num, folder, manifest, say)
-            for num, (job, values) in enumerate(zip(jobs, combinations))]
-    summary = pd.DataFrame([dict(r.record.columns) for r in runs])
-    if folder is None:
-        return SweepResult(summary, None, tuple(runs))
-    outcome = write_sweep_report(folder)
+    claim: ContextManager = nullcontext() if folder is None else claim_sweep(folder, "out")
+    with claim:
+        manifest = _start(folder, jobs, axes, say)
+        varying = [key for key, values in axes.items() if len(values) > 1]
+        runs = [_sweep_job(job, f"[{num + 1}/{len(jobs)}] " + " ".join(
+                    f"{k}={_shown(values[k])}" for k in varying), num, folder, manifest, say)
+                for num, (job, values) in enumerate(zip(jobs, combinations))]
+        summary = pd.DataFrame([dict(r.record.columns) for r in runs])
+        if folder is None:
+            return SweepResult(summary, None, tuple(runs))
+        outcome = write_sweep_report(folder)
     for line in end_messages(folder, manifest, outcome.records, outcome.paths,
                              headline=outcome.headline):
         say(line)
@@ -482,14 +538,13 @@ def _recorded(job: _Job, run_dir: Path, log, tell: bool) -> tuple[dict, pd.DataF
     reason, so one failing job does not stop the sweep (as in `python run.py -m`); its
     traceback goes to stderr unless `tell` is false (quiet)."""
     try:
-        outcome = run_study(job.study, run_dir, log=log)
+        return _limited_run(job, run_dir, log)
     except Exception as err:  # noqa: BLE001 - a sweep job records any failure and goes on
         if tell:
             traceback.print_exc(file=sys.stderr)
         status = "oom" if isinstance(err, (MemoryError, torch.OutOfMemoryError)) else "error"
         reason = f"{type(err).__name__}: {err}".splitlines()[0]
         return failure(make_spec(job.study).identity(run_dir), status, reason), pd.DataFrame()
-    return outcome.record, outcome.points
 
 
 def load(path: Union[str, Path]) -> Union[RunResult, SweepResult]:

@@ -34,7 +34,7 @@ import pandas as pd
 
 from harness.analysis.tables import timed_blocks, variant_labels
 from harness.atomic import atomic_write
-from harness.config.validate import ConfigError
+from harness.errors import ConfigError
 from harness.report.blocks import Table, render_text
 from harness.report.format import (NOISY_MARK, fmt, fmt_ratio, fmt_spread, is_missing,
                                    spread_known, timing_noisy)

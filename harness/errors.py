@@ -28,6 +28,16 @@ class DydxError(Exception):
     exit_status = EXIT["usage"]
 
 
+class ConfigError(DydxError, ValueError):
+    """A config or a command line the harness cannot run (harness.config.validate says
+    which); a ValueError too, as a wrong value is."""
+
+
+class FolderError(DydxError):
+    """A folder dydx must not or cannot write to (another process holds it, it holds a
+    finished run or a sweep, it is read-only); nothing was changed."""
+
+
 class Incomplete(DydxError):
     """The work ended, but not all of it is there (jobs without a record, views not rebuilt)."""
 

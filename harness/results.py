@@ -1,5 +1,4 @@
-"""Results on disk: a run folder's data files, the one loader of stored records, and the
-claim a process holds on a folder while it writes there.
+"""Results on disk: a run folder's data files and the one loader of stored records.
 
 A run folder holds config.yaml, points.{csv,parquet} and records.{csv,parquet}; every
 file is written atomically (harness.atomic), and `records.parquet` last: its presence
@@ -8,18 +7,12 @@ records.parquet that cannot be read (a truncated copy, a full disk) counts as *n
 finished: the run is done again, never trusted and never a crash. Derived files (plots,
 report.md) are the report layer's (harness.report).
 
-A process that writes into a folder first claims it (`claim`): an exclusive lock on
-`.dydx.lock` there, which the kernel drops when the process ends however it ends, so a
-killed run never leaves a stale claim and two writers can never share a folder.
+A process writes into a folder only while it holds the folder's claim (harness.claims).
 """
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import socket
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -28,14 +21,14 @@ import pandas as pd
 import pyarrow
 
 from harness.atomic import atomic_write, atomic_write_text, temp_files
-from harness.errors import DydxError
+from harness.claims import LOCK
+from harness.errors import FolderError
 
 RECORDS = "records"
 POINTS = "points"
 CONFIG = "config.yaml"
 MANIFEST = "sweep.json"
 SUMMARY = "summary"
-LOCK = ".dydx.lock"
 # A failed run's Python traceback (the record holds its one-line reason).
 TRACEBACK = "traceback.txt"
 # Every file a run writes into its folder (the views are harness.report's), so that an
@@ -45,10 +38,6 @@ RUN_FILES = ("config.yaml", "points.csv", "points.parquet", "records.csv", "reco
 # Columns that only the parquet table keeps (lists do not belong in a CSV cell).
 PARQUET_ONLY = ("raw_times_s", "raw_times_stalled", "forward_raw_times_s",
                 "forward_raw_times_stalled", "time_process_medians_s")
-
-
-class FolderError(DydxError):
-    """A folder dydx must not or cannot write to; nothing was changed."""
 
 
 def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> None:
@@ -231,98 +220,21 @@ def read_manifest(sweep_dir: Path) -> Optional[dict]:
         return None
 
 
-# --- claims: one writer per folder -------------------------------------------------------------
-
-def _holder(fd: int) -> str:
-    """What the current holder wrote into the lock file: 'pid N on host H since T'."""
-    try:
-        text = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
-    except OSError:
-        text = ""
-    return f" ({text})" if text else ""
-
-
-def _lock(path: Path) -> int:
-    """An open descriptor holding an exclusive flock on `path`; FolderError if held."""
-    import fcntl  # POSIX only, like SIGALRM: dydx runs on Linux and macOS
-
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(fd)
-            os.close(fd)
-            raise FolderError(f"{path.parent} is in use by another dydx process{holder}; "
-                              f"wait for it to end, or choose another folder") from None
-        # The previous holder may have unlinked the file between our open and our lock:
-        # then this lock guards nothing, so take the lock again on the file now there.
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                return fd
-        except FileNotFoundError:
-            pass
-        os.close(fd)
-
-
-def check_writable(folder: Path) -> None:
-    """FolderError unless `folder` is (or can become) a folder this process may write in:
-    its nearest existing ancestor must be a folder that takes a new entry (tried for real,
-    as permission bits say nothing about root, /proc or a read-only mount)."""
-    folder = Path(folder)
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is None:
-        return
-    if not existing.is_dir():
-        raise FolderError(f"cannot write results under {folder}: {existing} is a file, not a "
-                          f"folder; choose another folder")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".dydx-probe-", dir=existing))
-    except OSError as err:
-        raise FolderError(f"cannot write results under {folder}: {existing} does not take new "
-                          f"files ({err.strerror or err}); choose another folder") from None
-
-
-class Claim:
-    """This process's hold on a folder it writes into (a run or a sweep): an exclusive
-    flock on `.dydx.lock` there. FolderError if another live process holds the folder or
-    it cannot be written. Use as a context manager, or release()."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        check_writable(self.folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._fd: Optional[int] = _lock(self.folder / LOCK)
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, f"pid {os.getpid()} on host {socket.gethostname()} since "
-                                f"{time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
-        except OSError as err:
-            raise FolderError(f"cannot write results in {self.folder}: "
-                              f"{err.strerror or err}; choose another folder") from None
-
-    def remove_temp_files(self, *subfolders: str) -> None:
-        """The temp files a killed writer left here (and in `subfolders`): only the holder
-        of the claim may remove them, as no one else can be writing them."""
-        for sub in ("", *subfolders):
-            for tmp in temp_files(self.folder / sub):
-                tmp.unlink(missing_ok=True)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            (self.folder / LOCK).unlink(missing_ok=True)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> "Claim":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
 def holds_sweep(folder: Path) -> bool:
     """A sweep lives here: its manifest, its summary, or job folders with records."""
     folder = Path(folder)
     return (folder / MANIFEST).exists() or (folder / f"{SUMMARY}.parquet").exists() or \
         any(folder.glob(f"*/{RECORDS}.parquet"))
+
+
+def refuse_occupied(run_dir: Path, knob: str) -> None:
+    """FolderError when `run_dir` holds a finished run or a sweep: a single run never
+    writes there (it would replace their report.md and mix its files into theirs). `knob`
+    is the setting that chose the folder (hydra.run.dir, out)."""
+    if is_complete(run_dir):
+        raise FolderError(f"{run_dir} already holds a finished run; nothing was changed. "
+                          f"Choose another {knob}")
+    if holds_sweep(run_dir):
+        raise FolderError(f"{run_dir} holds a sweep; nothing was changed. Choose another "
+                          f"{knob} (python -m harness.report {run_dir} rebuilds the sweep's "
+                          f"report)")

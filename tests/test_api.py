@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import time
 
 import mpmath
 import numpy as np
@@ -16,9 +17,10 @@ import torch
 from matplotlib.figure import Figure
 
 import harness as dydx
-from harness.api import ConfigError, Record, RunResult, SweepResult
+from harness.api import ConfigError, DydxError, Record, RunResult, SweepResult
+from harness.claims import Claim
 from harness.results import load_record
-from support import FUNCTION_NAMES, ROOT
+from support import FUNCTION_NAMES, ROOT, run_py
 
 SMALL = dict(grid=dict(start=0, stop=10, n=101), timing=False)
 
@@ -129,11 +131,80 @@ def test_out_stores_a_run_folder_like_the_command_line(tmp_path, reference_cache
 def test_out_never_overwrites_a_finished_run(tmp_path, reference_cache):
     dydx.study("sin", out=tmp_path, quiet=True, **cached(reference_cache))
     before = (tmp_path / "records.parquet").read_bytes()
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(DydxError) as err:
         dydx.study("cos", out=tmp_path, quiet=True, **cached(reference_cache))
     assert str(err.value) == f"{tmp_path} already holds a finished run; nothing was " \
                              f"changed. Choose another out"
     assert (tmp_path / "records.parquet").read_bytes() == before
+
+
+def cli_line(*args: str) -> str:
+    """The one line `python run.py args` prints on stderr, without its 'dydx: error: '."""
+    done = run_py(*args, "device=cpu", "timing.enabled=false")
+    assert done.status == 2 and done.stderr.count("\n") == 1, done.stderr
+    return done.stderr.strip().removeprefix("dydx: error: ")
+
+
+@pytest.mark.parametrize("kwargs, args", [
+    (dict(grid=dict(nn=3)), ["grid.nn=3"]),
+    (dict(grid=dict(n="abc")), ["grid.n=abc"]),
+    (dict(grid=dict(n=1e6)), ["grid.n=1e6"]),
+    (dict(grid=dict(n=10 ** 12)), ["grid.n=1000000000000"]),
+    (dict(timing=dict(enabld=False)), ["timing.enabld=false"]),
+    (dict(reference=dict(dps=10)), ["reference.dps=10"]),
+    (dict(params=dict(h=1e-7)), ["method.h=1e-7"]),
+    (dict(method="finite", params=dict(hh=1e-5)), ["method=finite", "method.hh=1e-5"]),
+    (dict(fn="nn.Gelu"), ["fn=nn", "fn.name=Gelu"]),
+    (dict(fn="tutorial_mlp", method="complex_step"), ["fn=tutorial_mlp", "method=complex_step"]),
+    (dict(fn="x*1.0000001**9999"), ["fn=expr", "fn.expr=x*1.0000001**9999"]),
+    (dict(time_limit_s=0), ["time_limit_s=0"]),
+    (dict(order=3), ["order=3"]),
+])
+def test_the_api_raises_the_command_lines_line_as_one_exception_type(kwargs, args):
+    with pytest.raises(DydxError) as api:
+        dydx.study(**{"quiet": True, "timing": False, **kwargs})
+    assert str(api.value) == cli_line(*args)
+    assert isinstance(api.value, ConfigError) and isinstance(api.value, ValueError)
+
+
+def test_an_out_folder_the_command_line_would_refuse_is_refused_with_its_line(tmp_path):
+    (tmp_path / "file.txt").write_text("not a folder\n")
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.json").write_text("{}\n")
+    held = Claim(tmp_path / "held")  # as another dydx process would hold it
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    try:
+        for folder in ("file.txt", "file.txt/run", "sweep", "held"):
+            out = tmp_path / folder
+            with pytest.raises(DydxError) as api:
+                dydx.study("sin", out=out, quiet=True, **SMALL)
+            cli = cli_line(f"hydra.run.dir={out}")
+            # The same line; it names the setting that chose the folder.
+            assert str(api.value) == cli.replace("hydra.run.dir", "out"), folder
+            assert not isinstance(api.value, ConfigError)
+        with pytest.raises(DydxError) as api:
+            dydx.sweep(fn=["sin"], out=tmp_path / "held", quiet=True, **SMALL)
+        assert str(api.value).startswith(f"{tmp_path / 'held'} is in use by another dydx "
+                                         f"process (pid ")
+        assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing written
+    finally:
+        held.release()
+
+
+def sleepy(x):
+    time.sleep(60)
+    return x
+
+
+def test_a_study_past_its_time_limit_is_recorded_as_timeout_as_on_the_command_line():
+    start = time.monotonic()
+    r = dydx.study(sleepy, time_limit_s=0.5, quiet=True, **SMALL)
+    assert time.monotonic() - start < 20
+    assert r.record.status == "timeout" and r.points.empty
+    assert r.record.status_reason == "stopped at the time limit of 0.5 s (time_limit_s; the " \
+                                     "reference included); give it more with time_limit_s=..."
+    s = dydx.sweep(fn=[sleepy, "sin"], time_limit_s=2, quiet=True, **SMALL)
+    assert list(s.summary["status"]) == ["timeout", "ok"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -147,12 +218,12 @@ def test_out_never_overwrites_a_finished_run(tmp_path, reference_cache):
     (dict(dtype="float8"), "unknown dtype 'float8' (did you mean 'float64'?); choose one of: "
                            "float64, float32, float16, "
                            "bfloat16"),
-    (dict(grid=dict(nn=3)), "grid has no setting 'nn'; it takes: start, stop, step, n"),
-    (dict(grid=dict(n="many")), "grid.n: Value 'many' of type 'str' could not be converted "
-                                "to Integer"),
+    (dict(grid=dict(nn=3)), "unknown key 'grid.nn' (did you mean 'grid.n'?); the keys of "
+                            "grid are: start, stop, step, n"),
+    (dict(grid=dict(n="many")), "grid.n must be an integer or null, got 'many'"),
     (dict(grid=dict(n=0)), "grid.n must be >= 1, got 0"),
-    (dict(method="finite", params=dict(hh=1)), "method finite takes no parameter 'hh'; it "
-                                               "takes: scheme, h"),
+    (dict(method="finite", params=dict(hh=1)), "method finite takes no parameter 'hh' (did "
+                                               "you mean 'h'?); it takes: scheme, h"),
     (dict(method="finite", params=dict(scheme="sideways")),
      "unknown method.scheme 'sideways'; choose one of: central, forward, backward"),
     (dict(fn=3), "fn must be a function name, an expression in x, 'package.module:function' "

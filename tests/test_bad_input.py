@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import Claim
+from harness.claims import Claim
 from support import ROOT, run_py
 
 DIGITS_310 = "1" + "0" * 309

@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.results import LOCK, Claim, FolderError, MANIFEST
+from harness.claims import LOCK, Claim
+from harness.errors import FolderError
+from harness.results import MANIFEST
 from support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -83,7 +85,7 @@ def test_item_04_a_second_sweep_into_a_folder_a_live_sweep_holds_is_refused(tmp_
 def test_a_claim_is_exclusive_and_dies_with_its_process(tmp_path):
     folder = tmp_path / "held"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from harness.results import Claim; c = Claim({str(folder)!r}); "
+        [sys.executable, "-c", f"from harness.claims import Claim; c = Claim({str(folder)!r}); "
                                f"print('held', flush=True); import time; time.sleep(600)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "held\n"

@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 
 from harness.atomic import temp_files
+from harness.claims import LOCK
 from harness.report.__main__ import main as report_main
-from harness.results import LOCK, MANIFEST, job_key
+from harness.results import MANIFEST, job_key
 from support import ROOT
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import pytest
 HARNESS = Path(__file__).resolve().parent.parent / "harness"
 
 LAYERS = {
-    "registry": 0, "dtypes": 0, "atomic": 0, "errors": 0, "timelimit": 0,
+    "registry": 0, "dtypes": 0, "atomic": 0, "errors": 0, "timelimit": 0, "claims": 0,
     "functions": 1, "methods": 1,
     "networks": 2,
     "study": 3,

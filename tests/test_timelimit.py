@@ -45,6 +45,24 @@ def test_a_sleep_is_woken_at_the_limit():
     assert 0.29 < elapsed(block) < 5
 
 
+def test_an_alarm_set_outside_the_block_goes_on_after_it():
+    """A caller's own limit (pytest-timeout, a script's alarm) is neither lost nor reset."""
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(time.monotonic()))
+    start = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with time_limit(30):
+            time.sleep(0.2)
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 0.5 < remaining <= 0.81
+        time.sleep(3)  # the outer alarm wakes this sleep, and its handler runs
+        assert len(fired) == 1 and 0.9 < fired[0] - start < 2.5
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_block_in_another_thread_is_stopped_at_the_limit():
     taken = []
 

@@ -19,15 +19,16 @@ from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
+from harness.claims import check_writable
+from harness.config.overrides import check_override
 from harness.config.schema import DEVICES, Config
 from harness.config.store import CONF_DIR
-from harness.config.validate import ConfigError, check_override
 from harness.dtypes import DTYPES
+from harness.errors import ConfigError
 from harness.functions.catalog import FUNCTIONS
 from harness.methods import METHODS
 from harness.methods.base import parameter_notes
 from harness.registry import choice_error
-from harness.results import check_writable
 
 # Config groups whose choices precheck validates; `sweep` is the preset folder conf/sweep/.
 CHECKED_GROUPS = ("fn", "method", "dtype", "device", "sweep", "hydra/launcher")

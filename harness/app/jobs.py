@@ -1,6 +1,6 @@
 """The body of run.py's @hydra.main: one run, or one job of a sweep.
 
-Both claim their folder first (harness.results.Claim), so two processes never write into
+Both claim their folder first (harness.claims.Claim), so two processes never write into
 one folder, and both run the study under the time limit (time_limit_s, the reference
 included) with a heartbeat. A single run (`python run.py ...`) refuses a folder that holds
 a finished run or a sweep, records any failure it can (unsupported, timeout, error, oom)
@@ -28,21 +28,21 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from harness.app.timing_worker import run_workers
+from harness.claims import Claim
 from harness.config.validate import method_params, time_limit, validate
-from harness.errors import EXIT, DydxError, Interrupted, Stop
+from harness.errors import EXIT, DydxError, FolderError, Interrupted, Stop
 from harness.multirun import manifest
 from harness.multirun.heartbeat import heartbeat
 from harness.multirun.launchers import SINGLE_RUN, LauncherInfo, available_cpus, job_threads
 from harness.networks.presets import NETWORKS
 from harness.report.format import headline, summary_line
 from harness.report.run_page import write_run
-from harness.results import (TRACEBACK, Claim, FolderError, discard_unfinished, holds_sweep,
-                             is_complete, is_damaged, load_record, overrides_text,
-                             write_traceback)
+from harness.results import (TRACEBACK, discard_unfinished, is_damaged, load_record,
+                             overrides_text, refuse_occupied, write_traceback)
 from harness.study.flow import Outcome, run_study
 from harness.study.grid import grid_size
 from harness.study.record import OK, failure, identity_columns
-from harness.timelimit import TimeLimitExceeded, time_limit as limited
+from harness.timelimit import TimeLimitExceeded, time_limit as limited, timeout_reason
 
 # A run's exit status from its record's status.
 RUN_EXIT = {OK: EXIT["ok"], "unsupported": EXIT["unsupported"], "timeout": EXIT["timeout"],
@@ -78,25 +78,13 @@ def context_columns(cfg: DictConfig, overrides: list[str], launcher: LauncherInf
             "method_params": json.dumps(method_params(cfg))}
 
 
-def refuse_occupied(run_dir: Path) -> None:
-    """A single run never writes into a finished run or a sweep (it would replace their
-    report.md and mix its files into theirs)."""
-    if is_complete(run_dir):
-        raise FolderError(f"{run_dir} already holds a finished run; nothing was changed. "
-                          f"Choose another hydra.run.dir")
-    if holds_sweep(run_dir):
-        raise FolderError(f"{run_dir} holds a sweep; nothing was changed. Choose another "
-                          f"hydra.run.dir (python -m harness.report {run_dir} rebuilds "
-                          f"the sweep's report)")
-
-
 @contextmanager
 def _claimed_run(run_dir: Path) -> Iterator[None]:
     """The run folder, claimed and checked (a refusal leaves it exactly as it was); if the
     run then stops without a record, what it wrote there is removed again."""
-    refuse_occupied(run_dir)
+    refuse_occupied(run_dir, "hydra.run.dir")
     with Claim(run_dir) as claim:
-        refuse_occupied(run_dir)  # again, now that no one else can be writing it
+        refuse_occupied(run_dir, "hydra.run.dir")  # again, now that no one else can be writing it
         claim.remove_temp_files()
         before = {p.name for p in run_dir.iterdir()}
         try:
@@ -197,7 +185,7 @@ def _run_recorded(cfg: DictConfig, run_dir: Path, context: dict, limit: float,
             raise
         return _record_failure(cfg, run_dir, context, "invalid", str(err))
     except TimeLimitExceeded:
-        return _record_failure(cfg, run_dir, context, "timeout", _over(limit))
+        return _record_failure(cfg, run_dir, context, "timeout", timeout_reason(limit))
     except Exception as err:  # noqa: BLE001 - any failure of the study is recorded
         write_traceback(run_dir, traceback.format_exc())
         status = "oom" if isinstance(err, (MemoryError, torch.OutOfMemoryError)) else "error"
@@ -209,16 +197,11 @@ def _run_recorded(cfg: DictConfig, run_dir: Path, context: dict, limit: float,
     return record
 
 
-def _over(limit: float) -> str:
-    return (f"stopped at the time limit of {limit:g} s (time_limit_s; the reference "
-            f"included); give it more with time_limit_s=...")
-
-
 def _stuck(cfg: DictConfig, run_dir: Path, context: dict, limit: float,
            say: Callable[[str], None]) -> None:
     """The study is stuck in native code past its limit and cannot be interrupted: record
     the timeout from this watchdog thread and end the process (status 4)."""
-    reason = _over(limit) + "; it was stuck in native code, so the process was ended"
+    reason = timeout_reason(limit) + "; it was stuck in native code, so the process was ended"
     _record_failure(cfg, run_dir, context, "timeout", reason)
     say(f"timeout: {reason}; a sweep stops here: rerun it with its hydra.sweep.dir to "
         f"resume (this job is recorded)")

@@ -1,50 +1,34 @@
 """validate(cfg): a composed config -> a Study, or ConfigError with a one-line message that
-names the valid choices. The only place that reads meaning into config values.
-
-check_override(key, values, methods) reads a command-line override against the same
-schema *before* Hydra composes, so a misspelt key or a value of the wrong type is one line
-that lists the valid keys (Hydra's own errors are several lines and list none).
+names the valid choices. The only place that reads meaning into config values (the keys
+and types of single overrides are checked before composing: harness.config.overrides).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
-import typing
 from typing import Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from harness.config.schema import DEVICES, ORDERS, Config, DeviceConf, DtypeConf, FnConf
-from harness.config.store import method_conf_class
+from harness.config.schema import DEVICES, ORDERS, Config
 from harness.dtypes import DTYPES
-from harness.errors import DydxError
+from harness.errors import ConfigError
 from harness.functions.catalog import Function, resolve_function
 from harness.methods import METHODS
 from harness.methods.base import Method
 from harness.networks.checks import V_KINDS
 from harness.networks.presets import NETWORKS
-from harness.registry import choice_error, near_miss
+from harness.registry import choice_error
 from harness.study.settings import GridConf, ReferenceConf, TimingConf
 from harness.study.spec import NetworkSubject, Study
-
-
-class ConfigError(DydxError, ValueError):
-    """A config the harness cannot run; the message is one line, for the user."""
 
 
 # Memory a study needs per grid point, at most over the registered methods: measured with
 # getrusage at grid.n = 4e6 (tanh, float64, CPU): richardson 558 bytes (its tableau),
 # stencil 174, finite 119, autograd 95. A grid is refused when even this could not fit.
 BYTES_PER_POINT = 600
-# The config sections below the top level whose keys are fixed (method's depend on it).
-SECTIONS = {"fn": FnConf, "dtype": DtypeConf, "device": DeviceConf, "grid": GridConf,
-            "timing": TimingConf, "reference": ReferenceConf}
-# Top-level keys that are config groups: their value is a choice, checked against the
-# registries before Hydra runs (harness.app.commandline).
-GROUPS = ("fn", "method", "dtype", "device")
 
 
 def method_params(cfg: DictConfig) -> dict:
@@ -220,80 +204,3 @@ def time_limit(cfg: DictConfig) -> float:
     if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
         raise ConfigError(f"time_limit_s must be a number of seconds > 0, got {seconds}")
     return float(seconds)
-
-
-# --- overrides, before Hydra composes ----------------------------------------------------------
-
-def _keys(schema: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(schema)]
-
-
-def _unknown_key(key: str, name: str, keys: list[str], listing: str) -> ConfigError:
-    guess = near_miss(name, keys, cutoff=0.6)
-    prefix = key[:len(key) - len(name)]
-    hint = f" (did you mean {prefix + guess!r}?)" if guess is not None else ""
-    return ConfigError(f"unknown key {key!r}{hint}; {listing}: {', '.join(keys)}")
-
-
-def _kind(schema: type, name: str) -> str:
-    """What a field accepts, in words: 'an integer or null'."""
-    hint = typing.get_type_hints(schema)[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    base = args[0] if args else hint
-    words = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
-    text = words.get(base, "a value")
-    return text + (" or null" if type(None) in typing.get_args(hint) else "")
-
-
-def _check_type(key: str, schema: type, name: str, values: list) -> None:
-    """Each value as OmegaConf would take it into the schema's field, or ConfigError."""
-    node = OmegaConf.structured(schema)
-    for value in values:
-        try:
-            node[name] = value
-        except OmegaConfBaseException:
-            kind = _kind(schema, name)
-            hint = f", a float: write it as {int(value)}" if kind.startswith("an integer") and \
-                isinstance(value, float) and value.is_integer() else ""
-            raise ConfigError(f"{key} must be {kind}, got {value!r}{hint}") from None
-
-
-def check_override(key: str, values: list, methods: Optional[list[str]] = None) -> None:
-    """A command-line override `key=value[,value...]` against the schema: ConfigError for
-    a key the config does not have or a value its type cannot take. `methods`: the method
-    choices the override applies to (None: unknown, so any method's parameter is a key)."""
-    head, _, rest = key.partition(".")
-    top = _keys(Config)
-    if head not in top:
-        raise _unknown_key(key, head, top, "the keys are")
-    if head == "method" and rest:
-        return _check_method_param(key, rest, values, methods)
-    if not rest:
-        if head not in GROUPS:
-            _check_type(key, Config, head, values)
-        return
-    schema = SECTIONS.get(head)
-    if schema is None:
-        raise ConfigError(f"{head} is a single value, not a section: set it as {head}=...")
-    name, _, deeper = rest.partition(".")
-    if name not in _keys(schema) or deeper:
-        raise _unknown_key(key, name, _keys(schema), f"the keys of {head} are")
-    _check_type(key, schema, name, values)
-
-
-def _check_method_param(key: str, name: str, values: list, methods: Optional[list[str]]) -> None:
-    """method.<name>: a parameter of every chosen method (of some method, when the choice
-    is not known before Hydra composes, as with a sweep preset)."""
-    known = [m for m in (methods or METHODS.names()) if m in METHODS]
-    taking = [m for m in known if name in _keys(METHODS.get(m).params)]
-    if methods is None and not taking:
-        params = sorted({p for m in known for p in _keys(METHODS.get(m).params)})
-        raise _unknown_key(key, name, params, "the methods' parameters are")
-    for method in known if methods is not None else taking:
-        accepted = _keys(METHODS.get(method).params)
-        if name not in accepted:
-            guess = near_miss(name, accepted, cutoff=0.6)
-            hint = f" (did you mean {guess!r}?)" if guess is not None else ""
-            raise ConfigError(f"method {method} takes no parameter {name!r}{hint}; it takes: "
-                              f"{', '.join(accepted) or 'none'}")
-        _check_type(key, method_conf_class(METHODS.get(method)), name, values)

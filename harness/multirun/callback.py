@@ -23,15 +23,15 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from harness.analysis.tables import missing_jobs
-from harness.errors import DydxError, Incomplete, Interrupted, Stop
+from harness.claims import Claim
+from harness.errors import DydxError, FolderError, Incomplete, Interrupted, Stop
 from harness.multirun.compose import compose_once
 from harness.multirun.launchers import LauncherInfo, available_cpus, launcher_info
 from harness.multirun.manifest import expand_jobs, finished_index, varying_keys
 from harness.report.blocks import Table, render_text
 from harness.report.format import summary_line
 from harness.report.sweep_page import CONSOLE_ROWS, write_sweep_report
-from harness.results import (Claim, FolderError, is_complete, job_key, read_manifest,
-                             write_manifest)
+from harness.results import is_complete, job_key, read_manifest, write_manifest
 from harness.study.record import OK
 
 
@@ -47,12 +47,13 @@ def resume_command(sweep_dir: Path) -> str:
     return shlex.join(args)
 
 
-def claim_sweep(sweep_dir: Path) -> Claim:
+def claim_sweep(sweep_dir: Path, knob: str = "hydra.sweep.dir") -> Claim:
     """The sweep folder for this sweep alone, cleared of the temp files killed writers left
-    in it and its job folders; FolderError if a run or a live sweep has it."""
+    in it and its job folders; FolderError if a run or a live sweep has it. `knob` is the
+    setting that chose the folder (hydra.sweep.dir; the Python API's out)."""
     if is_complete(sweep_dir):
         raise FolderError(f"{sweep_dir} holds a finished single run; a sweep there would "
-                          f"replace its report. Choose another hydra.sweep.dir")
+                          f"replace its report. Choose another {knob}")
     claim = Claim(sweep_dir)
     claim.remove_temp_files("tables", "plots")
     for job_dir in (p for p in sweep_dir.iterdir() if p.is_dir() and p.name[0] != "."):

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from harness.errors import EXIT, DydxError, Incomplete
+from harness.claims import Claim, check_writable
+from harness.errors import EXIT, DydxError, FolderError, Incomplete
 from harness.report.run_page import rebuild_run
 from harness.report.sweep_page import EMBED_RUNS, write_sweep_report
-from harness.results import RECORDS, Claim, FolderError, check_writable
+from harness.results import RECORDS
 from harness.study.record import OK
 
 
