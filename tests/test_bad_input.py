@@ -58,7 +58,7 @@ CORPUS = [
                                 "label"),
     ("timing_key", ["timing.enabld=false"],
      "unknown key 'timing.enabld' (did you mean 'timing.enabled'?); the keys of timing are: "
-     "enabled, min_run_time, num_threads"),
+     "enabled, precision, min_run_time, max_run_time, num_threads, processes"),
     ("reference_key", ["reference.dpss=60"], "unknown key 'reference.dpss' (did you mean "
                                              "'reference.dps'?)"),
     ("unknown_top_key", ["foo=1"], "unknown key 'foo'; the keys are: fn, method, "),

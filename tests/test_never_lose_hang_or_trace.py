@@ -22,7 +22,7 @@ from harness.functions.expr import ExpressionError, parse_expression
 from harness.multirun.heartbeat import heartbeat
 from harness.report.__main__ import main as report_main
 from harness.results import MANIFEST, job_key, load_records
-from support import ROOT, run_py
+from support import ROOT, SMALL_SWEEP, run_py
 from test_bad_input import make_read_only, make_writable, tree_digest
 
 FAST = ("grid.n=20", "timing.enabled=false", "device=cpu")
@@ -113,8 +113,7 @@ def test_item_03_a_truncated_record_is_left_out_of_the_report_and_rerun_on_resum
     assert "## Damaged records" in (folder / "report.md").read_text()
 
     time.sleep(1)  # the manifest's start time has a resolution of one second
-    resumed = run_py("-m", "fn=sin,tanh", "method=autograd,loop,finite", "dtype=float32,float64",
-                     "grid.n=60", "timing.min_run_time=0.02", f"hydra.sweep.dir={folder}",
+    resumed = run_py("-m", *SMALL_SWEEP, f"hydra.sweep.dir={folder}",
                      f"reference.cache_dir={reference_cache}", "device=cpu")
     assert resumed.status == 0, resumed.stderr
     assert resumed.stderr == ("[1/12] fn=sin method=autograd dtype=float32: warning: "
@@ -146,8 +145,7 @@ def test_item_05_temp_files_left_by_killed_writes_are_removed_when_the_sweep_res
             (folder / sub / name).write_bytes(b"")
     keep = folder / "0_sin_autograd_float32" / ".notes.txt"  # not a temp file of ours
     keep.write_text("mine\n")
-    resumed = run_py("-m", "fn=sin,tanh", "method=autograd,loop,finite", "dtype=float32,float64",
-                     "grid.n=60", "timing.min_run_time=0.02", f"hydra.sweep.dir={folder}",
+    resumed = run_py("-m", *SMALL_SWEEP, f"hydra.sweep.dir={folder}",
                      f"reference.cache_dir={reference_cache}", "device=cpu")
     assert resumed.status == 0, resumed.stderr
     left = [p for sub, names in TEMPS.items() for p in (folder / sub).glob(".*.*")
