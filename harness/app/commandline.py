@@ -162,6 +162,8 @@ def precheck(args: list[str]) -> None:
     for arg in args:
         _check_text(arg)
     options = _options(args)
+    if options.shell_completion:
+        return  # its arguments (install=bash, query=...) are Hydra's, not overrides
     parsed = _parse(options.overrides)
     methods = _methods(parsed)
     for override in parsed:

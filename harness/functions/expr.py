@@ -57,7 +57,7 @@ def parse_expression(text: str) -> Node:
         raise ExpressionError(f"fn.expr {text!r} is not a valid expression: {err.msg}"
                               f"{where}") from None
     except (RecursionError, MemoryError):
-        raise ExpressionError(f"fn.expr {text!r} is nested too deeply to parse") from None  # (((...)))
+        raise ExpressionError(f"fn.expr {text!r} is nested too deeply to parse") from None
 
 
 def _check_characters(text: str) -> None:
