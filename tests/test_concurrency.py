@@ -1,10 +1,16 @@
 """Concurrent writers (issue 12, item 4): a folder has one writer at a time. A second run
 or sweep into a folder that a live process holds is refused with one line, exit 2, and the
 holder's results come out whole; a claim dies with its process, so a killed writer never
-blocks the folder. Real processes: slow."""
+blocks the folder.
+
+The holder is a real `python run.py` process whose function waits until the test lets it
+go; the second command runs in this process (run.py's own entry, tests/support.run_py),
+which is another process as far as the folder's lock is concerned. Slow: a real start-up.
+"""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,17 +23,19 @@ import pytest
 from harness.claims import LOCK, Claim
 from harness.errors import FolderError
 from harness.results import MANIFEST
-from support import ROOT
+from support import ROOT, run_py
 
 pytestmark = pytest.mark.slow
 
-SLOW_JOB = ("fn=py", "fn.target=tests.userpkg.hostile:slow_square", "grid.n=20",
+HELD_JOB = ("fn=py", "fn.target=tests.userpkg.hostile:held_square", "grid.n=20",
             "timing.enabled=false", "device=cpu")
 
 
-def start(*args: str) -> subprocess.Popen:
+def start(go: Path, *args: str) -> subprocess.Popen:
+    """`python run.py args`, its function held until the file `go` exists."""
     return subprocess.Popen([sys.executable, "run.py", *args], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "DYDX_TEST_GO": str(go)})
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
@@ -39,46 +47,50 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> Non
 
 
 def test_item_04_a_second_run_into_a_folder_a_live_run_holds_is_refused(tmp_path,
-                                                                       reference_cache):
+                                                                       reference_cache,
+                                                                       monkeypatch):
     run_dir = tmp_path / "run"
-    args = (f"hydra.run.dir={run_dir}", f"reference.cache_dir={reference_cache}", *SLOW_JOB)
-    first = start(*args)
+    args = (f"hydra.run.dir={run_dir}", f"reference.cache_dir={reference_cache}", *HELD_JOB)
+    first = start(tmp_path / "go", *args)
     wait_for(run_dir / LOCK, first)
-    second = subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+    monkeypatch.chdir(ROOT)
+    second = run_py(*args)
+    (tmp_path / "go").touch()
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    assert second.returncode == 2
+    assert second.status == 2
     assert second.stderr.startswith(f"dydx: error: {run_dir} is in use by another dydx process "
                                     f"(pid {first.pid} on host ")
     assert second.stderr.count("\n") == 1
     record = pd.read_parquet(run_dir / "records.parquet").iloc[0]
     assert (record["fn"], record["status"], record["run_dir"]) == (
-        "tests.userpkg.hostile:slow_square", "ok", str(run_dir))
+        "tests.userpkg.hostile:held_square", "ok", str(run_dir))
     assert len(pd.read_parquet(run_dir / "points.parquet")) == 20
     assert not (run_dir / LOCK).exists()
 
 
 def test_item_04_a_second_sweep_into_a_folder_a_live_sweep_holds_is_refused(tmp_path,
-                                                                           reference_cache):
+                                                                           reference_cache,
+                                                                           monkeypatch):
     folder = tmp_path / "sweep"
     args = ("-m", "dtype=float32,float64", f"hydra.sweep.dir={folder}",
-            f"reference.cache_dir={reference_cache}", *SLOW_JOB)
-    first = start(*args)
+            f"reference.cache_dir={reference_cache}", *HELD_JOB)
+    first = start(tmp_path / "go", *args)
     wait_for(folder / MANIFEST, first)
     started = json.loads((folder / MANIFEST).read_text())["started"]
-    second = subprocess.run([sys.executable, "run.py", *args[:1], "fn=sin", *args[1:]],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    monkeypatch.chdir(ROOT)
+    second = run_py(*args[:1], "fn=sin", *args[1:])
+    (tmp_path / "go").touch()
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    assert second.returncode == 2
+    assert second.status == 2
     assert second.stderr.startswith(f"dydx: error: {folder} is in use by another dydx process "
                                     f"(pid {first.pid} on host ")
     assert second.stderr.count("\n") == 1
     assert json.loads((folder / MANIFEST).read_text())["started"] == started
     summary = pd.read_parquet(folder / "summary.parquet")
     assert sorted(summary["dtype"]) == ["float32", "float64"]
-    assert set(summary["fn"]) == {"tests.userpkg.hostile:slow_square"}
+    assert set(summary["fn"]) == {"tests.userpkg.hostile:held_square"}
     assert not list(folder.rglob(LOCK))
 
 
