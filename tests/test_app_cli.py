@@ -1,4 +1,5 @@
-"""`python run.py ...` end to end, through a subprocess: the README commands and bad input.
+"""`python run.py ...` end to end, through a subprocess: the README commands (bad input:
+tests/test_bad_input.py, in process, with a subset as real subprocesses).
 
 Every subprocess pays ~5-10 s of Python start-up (torch, Hydra, sympy, matplotlib), so the
 commands run two at a time in module fixtures and the tests inspect what they left.
@@ -6,9 +7,7 @@ Numbers in the records are checked against an independent mpmath computation.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
-
-from support import EXPRESSION_WORDS, NN_ACTIVATION_NAMES
 
 pytestmark = pytest.mark.slow
 
@@ -73,12 +70,6 @@ def run_cli(args: list[str], out_root: Path, cache: Path) -> Result:
                "timing.max_run_time=0.25"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     return Result(done.returncode, done.stdout, done.stderr, out_root)
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every path under root -> sha256 of its bytes ('dir' for folders)."""
-    return {str(p.relative_to(root)): "dir" if p.is_dir() else
-            hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture(scope="module")
@@ -284,80 +275,3 @@ def test_relu_difference_quotient_is_exact_off_the_kink(readme_runs):
     points, r = result.points(), result.record()
     np.testing.assert_array_equal(points["df"], (points["x"] > 0).astype(float))
     assert (r["max_abs_err"], r["n_excluded"], r["n_nonfinite"]) == (0.0, 0, 0)
-
-
-# --- bad input: one line, exit 2, nothing touched ---------------------------------------------
-
-BAD = {
-    "unknown_fn": (["fn=bogus"],
-                   "unknown fn 'bogus'; choose one of: abs, cos, cube, discriminator, elu, erf, "
-                   "exp, expr, gelu, gelu_tanh, hardshrink, hardsigmoid, hardswish, hardtanh, "
-                   "leaky_relu, log, logsigmoid, mish, nn, py, relu, relu6, selu, sigmoid, silu, "
-                   "sin, sinc, softplus, softshrink, softsign, sqrt, tan, tanh, tanhshrink, "
-                   "tutorial_mlp"),
-    "unknown_nn": (["fn=nn", "fn.name=Softmax"],
-                   "unsupported fn.name 'Softmax' for fn=nn; choose one of: "
-                   + NN_ACTIVATION_NAMES),
-    "code_in_expr": (["fn=expr", "fn.expr=\"__import__('os').system('touch {marker}')\""],
-                     "fn.expr \"__import__('os').system('touch {marker}')\": only calls of plain "
-                     "function names are allowed at column 1; " + EXPRESSION_WORDS),
-    "network_without_vjp": (["fn=tutorial_mlp", "method=complex_step"],
-                            "method complex_step does not apply to networks (it needs an "
-                            "elementwise function); for networks choose one of: autograd, "
-                            "backward, finite, forward_ad, loop"),
-}
-
-
-@pytest.fixture(scope="module")
-def bad_runs(readme_runs, tmp_path_factory, cache):
-    """Each bad command runs against its own copy of an out_root holding a finished run."""
-    finished = readme_runs["default"]
-    assert finished.returncode == 0
-    base = tmp_path_factory.mktemp("bad")
-    marker = base / "pwned"
-    jobs = {}
-    for name, (args, _) in BAD.items():
-        root = base / name
-        shutil.copytree(finished.out_root, root)
-        jobs[name] = ([a.format(marker=marker) for a in args], root)
-    refuse_root = base / "refuse"
-    shutil.copytree(finished.out_root, refuse_root)
-    (run_dir,) = (refuse_root / "runs").iterdir()
-    jobs["refuse"] = ([f"hydra.run.dir={run_dir}"], refuse_root)
-    before = {name: tree_digest(root) for name, (_, root) in jobs.items()}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(run_cli, args, root, cache)
-                   for name, (args, root) in jobs.items()}
-        results = {name: future.result() for name, future in futures.items()}
-    return results, before, marker, run_dir
-
-
-@pytest.mark.parametrize("name", BAD)
-def test_bad_input_is_one_line_exit_2_and_names_the_problem(bad_runs, name):
-    results, _, marker, _ = bad_runs
-    result = results[name]
-    assert result.returncode == 2
-    assert result.stderr == f"dydx: error: {BAD[name][1].format(marker=marker)}\n"
-    assert "Traceback" not in result.stdout + result.stderr
-
-
-@pytest.mark.parametrize("name", [*BAD, "refuse"])
-def test_bad_input_changes_nothing_under_out_root(bad_runs, name):
-    results, before, _, _ = bad_runs
-    assert tree_digest(results[name].out_root) == before[name]
-
-
-def test_code_in_an_expression_never_runs(bad_runs):
-    results, _, marker, _ = bad_runs
-    assert results["code_in_expr"].returncode == 2
-    assert not marker.exists()
-
-
-def test_running_into_a_finished_run_folder_is_refused(bad_runs):
-    results, _, _, run_dir = bad_runs
-    result = results["refuse"]
-    assert result.returncode == 2
-    assert result.stderr == (f"dydx: error: {run_dir} already holds a finished run; nothing was "
-                             f"changed. Choose another hydra.run.dir\n")
-    assert "Traceback" not in result.stdout + result.stderr
-

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness.claims import Claim
-from support import ROOT, run_py
+from support import EXPRESSION_WORDS, NN_ACTIVATION_NAMES, ROOT, run_py
 
 DIGITS_310 = "1" + "0" * 309
 # (id, command line, what the one stderr line must contain). {world} is the folder that
@@ -28,7 +28,11 @@ DIGITS_310 = "1" + "0" * 309
 CORPUS = [
     # --- group choices: the registries' names, with a near miss suggested
     ("fn_sinn", ["fn=sinn"], "unknown fn 'sinn' (did you mean 'sin'?); choose one of: abs, "),
-    ("fn_bogus", ["fn=bogus"], "unknown fn 'bogus'; choose one of: abs, "),
+    ("fn_bogus", ["fn=bogus"],
+     "unknown fn 'bogus'; choose one of: abs, cos, cube, discriminator, elu, erf, exp, expr, "
+     "gelu, gelu_tanh, hardshrink, hardsigmoid, hardswish, hardtanh, leaky_relu, log, "
+     "logsigmoid, mish, nn, py, relu, relu6, selu, sigmoid, silu, sin, sinc, softplus, "
+     "softshrink, softsign, sqrt, tan, tanh, tanhshrink, tutorial_mlp"),
     ("method_autgrad", ["method=autgrad"],
      "unknown method 'autgrad' (did you mean 'autograd'?); choose one of: autograd, backward, "),
     ("method_in_sweep", ["-m", "method=autograd,finitte"],
@@ -119,7 +123,8 @@ CORPUS = [
                                                             "choose one of: "),
     ("nn_gelu_case", ["fn=nn", "fn.name=Gelu"],
      "unsupported fn.name 'Gelu' (did you mean 'GELU'?) for fn=nn; choose one of: CELU, ELU, "),
-    ("nn_softmax", ["fn=nn", "fn.name=Softmax"], "unsupported fn.name 'Softmax' for fn=nn"),
+    ("nn_softmax", ["fn=nn", "fn.name=Softmax"],
+     "unsupported fn.name 'Softmax' for fn=nn; choose one of: " + NN_ACTIVATION_NAMES),
     ("network_complex_step", ["fn=tutorial_mlp", "method=complex_step"],
      "method complex_step does not apply to networks (it needs an elementwise function); for "
      "networks choose one of: autograd, backward, finite, forward_ad, loop"),
@@ -127,7 +132,8 @@ CORPUS = [
     ("network_v", ["fn=tutorial_mlp", "fn.v=bogus"], "unknown fn.v 'bogus'; choose one of: "),
     # --- expressions: parsed against a whitelist, never evaluated, bounded
     ("expr_code", ["fn=expr", "fn.expr=\"__import__('os').system('touch {world}/pwned')\""],
-     "only calls of plain function names are allowed at column 1"),
+     "fn.expr \"__import__('os').system('touch {world}/pwned')\": only calls of plain function "
+     "names are allowed at column 1; " + EXPRESSION_WORDS),
     ("expr_power_tower", ["fn=expr", 'fn.expr="(1.0000001**9999)**300"'],
      "would need about 1.44e+05 digits to keep exactly (the limit is 1000)"),
     ("expr_big_exact", ["fn=expr", 'fn.expr="x*1.0000001**9999"'],
