@@ -11,6 +11,7 @@ import time
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from harness.timelimit import TimeLimitExceeded, time_limit
 from support import ROOT
@@ -143,3 +144,26 @@ def test_a_run_stuck_past_its_limit_is_recorded_as_timeout_and_the_process_ends(
     assert f"timeout: {reason}; a sweep stops here" in done.stdout
     record = pd.read_parquet(run_dir / "records.parquet").iloc[0]
     assert (record["status"], record["status_reason"]) == ("timeout", reason)
+
+
+def test_a_timing_worker_process_does_not_outlive_the_limit(compose_config, monkeypatch):
+    """timing.processes=k runs the timing in child processes: when the run's limit stops
+    the parent, the child it is waiting for is ended with it, never left running."""
+    from harness.app.timing_worker import run_workers
+
+    started = []
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    config = compose_config("fn=py", "fn.target=tests.userpkg.hostile:sleeps", "device=cpu")
+    monkeypatch.chdir(ROOT)  # the worker imports tests.userpkg from its working directory
+    with pytest.raises(TimeLimitExceeded):
+        with time_limit(1.0):
+            run_workers(OmegaConf.to_yaml(config, resolve=True), 1, log=lambda line: None,
+                        max_run_time=1.0)
+    (worker,) = started
+    assert worker.returncode == -signal.SIGKILL  # killed and reaped, not orphaned
