@@ -214,9 +214,9 @@ CORPUS = [
     ("sweep_into_a_held_folder", ["-m", "hydra.sweep.dir={world}/results/runs/held"],
      "{world}/results/runs/held is in use by another dydx process (pid "),
 ]
-# Run as real `python run.py` subprocesses too (slow): one refused by Hydra's job runner
-# (user code), one by the folder check, beside the undecodable byte that precheck refuses.
-SUBPROCESS = ["py_sum", "run_into_a_sweep"]
+# Run as real `python run.py` subprocesses too (slow): one refused inside Hydra's job runner
+# (user code), beside the undecodable byte that precheck refuses before Hydra runs.
+SUBPROCESS = ["py_sum"]
 
 
 def tree_digest(root: Path) -> dict[str, str]:
