@@ -220,6 +220,8 @@ def fn_name(fn: DictConfig) -> str:
     """The name the study would give the function (records must group the same way)."""
     if fn.kind == "nn":
         return f"nn.{fn.name}"
+    if fn.kind == "torch":
+        return f"torch.{fn.name}"
     if fn.kind == "expr":
         return str(fn.expr or "").strip()
     if fn.kind == "py":

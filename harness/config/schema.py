@@ -18,9 +18,10 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass
 class FnConf:
-    # builtin | nn | expr | py | network
+    # builtin | nn | torch | expr | py | network
     kind: str = "builtin"
-    # builtin: a registered function; nn: a torch.nn activation class name; network: a preset
+    # builtin: a registered function; nn: a torch.nn activation class name; torch: a torch
+    # op by its name under torch ("expm1", "special.erfcx"); network: a preset
     name: Optional[str] = "sin"
     # kind=expr: an expression in x, e.g. "x**2*sin(x)"
     expr: Optional[str] = None

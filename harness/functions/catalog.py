@@ -2,7 +2,8 @@
 
 `FUNCTIONS` holds the named builtins (one per primitive, plus `cube`); `NN_ACTIVATIONS`
 holds every activation class in `torch.nn` that constructs without arguments and acts
-elementwise, found by reflection as in the tutorial's `getattr(nn, name)()`.
+elementwise, found by reflection as in the tutorial's `getattr(nn, name)()`; torch's own
+unary ops, by torch's name, are `harness.functions.torch_ops.TORCH_OPS` (fn=torch).
 `resolve_function(kind, name, expr)` turns a config into a `Function`.
 """
 from __future__ import annotations
@@ -23,9 +24,10 @@ from torch import nn
 from harness.errors import DydxError
 from harness.functions.expr import parse_expression
 from harness.functions.nodes import PRIMITIVES, Apply, BinOp, Const, Node, X
+from harness.functions.torch_ops import TORCH_OPS, unknown_op_message
 from harness.registry import Registry, choice_error, near_miss
 
-KINDS = ("builtin", "nn", "expr", "py")
+KINDS = ("builtin", "nn", "torch", "expr", "py")
 TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 # nn classes whose default construction is exactly one of our symbolic primitives.
@@ -194,6 +196,13 @@ def nn_function(name: str) -> Function:
     return Function(f"nn.{name}", "nn", node, make_module=NN_ACTIVATIONS.get(name))
 
 
+def torch_op_function(name: str) -> Function:
+    """torch.<name> itself (fn=torch fn.name=special.erfcx), with its registered forms."""
+    if name not in TORCH_OPS:
+        raise ValueError(unknown_op_message(name))
+    return Function(f"torch.{name}", "torch", Apply(TORCH_OPS.get(name), X()))
+
+
 def import_target(target: str, field: str) -> Callable:
     """'package.module:attr' -> the object, importing the module (from the working directory
     too, where users keep their own code). An autograd.Function class gives its .apply."""
@@ -259,6 +268,8 @@ def resolve_function(kind: str, name: str | None = None, expr: str | None = None
         return FUNCTIONS.get(name)
     if kind == "nn":
         return nn_function(name)
+    if kind == "torch":
+        return torch_op_function(name)
     if kind == "expr":
         node = parse_expression(expr)  # says what is wrong with an empty or missing one
         return Function(expr.strip(), "expr", node)
