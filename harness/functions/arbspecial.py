@@ -110,8 +110,12 @@ def erfinv(u):
 
 
 def ndtr(u):
-    """The normal CDF, erfc(-x/sqrt 2)/2: no cancellation in either tail."""
-    return (-u / arb(2).sqrt()).erfc() / 2
+    """The normal CDF erfc(-x/sqrt 2)/2; for x < -1 as erfcx(-x/sqrt 2) exp(-x^2/2)/2, whose
+    factors stay tight where erfc of a huge argument does not (x = -1e10)."""
+    z = -u / arb(2).sqrt()
+    if value(u) < -1:
+        return erfcx(z) * (-(u * u) / 2).exp() / 2
+    return z.erfc() / 2
 
 
 def ndtri(u):
@@ -123,6 +127,9 @@ def ndtri(u):
 
 
 def log_ndtr(u):
+    """log ndtr; for x < -1 as log(erfcx(-x/sqrt 2)/2) - x^2/2 (both terms of one sign)."""
+    if value(u) < -1:
+        return (erfcx(-u / arb(2).sqrt()) / 2).log() - u * u / 2
     return ndtr(u).log()
 
 
