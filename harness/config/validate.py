@@ -21,7 +21,8 @@ from harness.methods.base import Method
 from harness.networks.checks import V_KINDS
 from harness.networks.presets import NETWORKS
 from harness.registry import choice_error
-from harness.study.settings import GridConf, ReferenceConf, TimingConf
+from harness.study.grid import GRID_KINDS, TAIL_KINDS, grid_kind, grid_size
+from harness.study.settings import GridConf, HuntConf, ReferenceConf, TimingConf
 from harness.study.spec import NetworkSubject, Study
 
 
@@ -29,6 +30,8 @@ from harness.study.spec import NetworkSubject, Study
 # getrusage at grid.n = 4e6 (tanh, float64, CPU): richardson 558 bytes (its tableau),
 # stencil 174, finite 119, autograd 95. A grid is refused when even this could not fit.
 BYTES_PER_POINT = 600
+# Binades of float64 with the subnormal ones (the most any dtype has): 2046 + 52.
+FLOAT64_BINADES = 2098
 
 
 def method_params(cfg: DictConfig) -> dict:
@@ -122,14 +125,34 @@ def _grid(grid: DictConfig, memory: Optional[int] = None) -> GridConf:
     for key in ("start", "stop", "step"):
         if not math.isfinite(getattr(g, key)):
             raise ConfigError(f"grid.{key} must be a finite number, got {getattr(g, key)}")
-    if g.n is not None:
+    if g.kind is not None and g.kind not in GRID_KINDS:
+        raise ConfigError(choice_error("grid.kind", g.kind, list(GRID_KINDS)))
+    kind = grid_kind(g)
+    if kind in TAIL_KINDS:
+        _tail_grid(g)
+    elif kind == "linspace":
         _linspace(g)
-    elif g.step <= 0 or g.stop <= g.start:
-        raise ConfigError(f"the grid is empty: np.arange({g.start}, {g.stop}, {g.step}) has no "
-                          f"points; need grid.step > 0 and grid.stop > grid.start, or set grid.n")
+    else:
+        _arange(g)
     if memory is not None:
         _fits(g, memory)
     return g
+
+
+def _arange(g: GridConf) -> None:
+    if g.n is not None:
+        raise ConfigError(f"grid.kind=arange takes grid.start, grid.stop and grid.step, not "
+                          f"grid.n={g.n}; for n evenly spaced points use grid.kind=linspace")
+    if g.step <= 0 or g.stop <= g.start:
+        raise ConfigError(f"the grid is empty: np.arange({g.start}, {g.stop}, {g.step}) has no "
+                          f"points; need grid.step > 0 and grid.stop > grid.start, or set grid.n")
+
+
+def _tail_grid(g: GridConf) -> None:
+    if g.per_binade < 1:
+        raise ConfigError(f"grid.per_binade must be >= 1, got {g.per_binade}")
+    if g.n is not None and g.n < 1:
+        raise ConfigError(f"grid.n (the draws of grid.kind=random) must be >= 1, got {g.n}")
 
 
 def memory_bytes(device: str) -> Optional[int]:
@@ -148,12 +171,24 @@ def _size(nbytes: float) -> str:
     return f"{nbytes / 1024 ** power:.3g} {units[power]}"
 
 
+def _points(g: GridConf) -> tuple[float, str]:
+    """(points the grid asks for, the setting that asks): a binade grid at most float64's
+    2,098 binades (subnormal ones included) on each sign, per_binade in each."""
+    kind = grid_kind(g)
+    if kind == "binades":
+        return 2 * FLOAT64_BINADES * g.per_binade + 2, f"grid.per_binade={g.per_binade}"
+    if kind == "random":
+        return grid_size(g), f"grid.n={g.n}"
+    if g.n is not None:
+        return g.n, f"grid.n={g.n}"
+    return (g.stop - g.start) / g.step, f"grid.step={g.step}"
+
+
 def _fits(g: GridConf, memory: int) -> None:
     """ConfigError when the grid cannot fit in memory (grid.n=1e12 would ask for TiBs)."""
-    points = g.n if g.n is not None else (g.stop - g.start) / g.step
+    points, asked = _points(g)
     if points * BYTES_PER_POINT <= memory:
         return
-    asked = f"grid.n={g.n}" if g.n is not None else f"grid.step={g.step}"
     raise ConfigError(f"{asked} asks for {points:.3g} points, about "
                       f"{_size(points * BYTES_PER_POINT)} at up to {BYTES_PER_POINT} bytes per "
                       f"point; the limit is this machine's memory, {_size(memory)}: use at most "
@@ -161,6 +196,8 @@ def _fits(g: GridConf, memory: int) -> None:
 
 
 def _linspace(g: GridConf) -> None:
+    if g.n is None:
+        raise ConfigError("grid.kind=linspace needs grid.n, the number of points")
     if g.n < 1:
         raise ConfigError(f"grid.n must be >= 1, got {g.n}")
     if g.n > 1 and g.stop <= g.start:

@@ -10,6 +10,62 @@ from matplotlib.figure import Figure
 from harness.dtypes import DTYPES
 from harness.report.format import derivative_name, subject
 
+# An axis whose values span more decades than this (a binade or random grid over a dtype's
+# whole range) is drawn in signed decades: matplotlib's symlog cannot span 1e-308..1e308.
+WIDE_DECADES = 8
+
+
+def _decades(values: np.ndarray) -> tuple[float, float] | None:
+    """(floor, decades) of the finite nonzero |values|, or None when there are none."""
+    magnitude = np.abs(values[np.isfinite(values) & (values != 0)])
+    if magnitude.size == 0:
+        return None
+    lo, hi = magnitude.min(), magnitude.max()
+    return lo, float(np.log10(hi) - np.log10(lo))
+
+
+def signed_decades(values: np.ndarray, floor: float) -> np.ndarray:
+    """sign(v) (1 + log10(|v| / floor)) for |v| >= floor, v / floor below (0 stays 0)."""
+    v = np.asarray(values, dtype=np.float64)
+    small = np.abs(v) < floor
+    with np.errstate(divide="ignore", invalid="ignore"):  # log10(0) where small anyway
+        big = np.sign(v) * (1 + np.log10(np.abs(v)) - np.log10(floor))
+    with np.errstate(invalid="ignore"):  # nan stays nan
+        return np.where(small, np.where(small, v, 0.0) / floor, big)
+
+
+def wide_axis(ax, axis: str, points: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """points with `columns` in signed decades (and ticks on `axis` that say ±1e-k) when
+    together they span more than WIDE_DECADES decades; else points as given."""
+    values = np.concatenate([points[c].to_numpy(dtype=float) for c in columns])
+    span = _decades(values)
+    if span is None or span[1] <= WIDE_DECADES:
+        return points
+    low = int(np.floor(np.log10(span[0])))
+    floor, top = 10.0 ** low, int(np.ceil(span[1])) + 1
+    step = max(1, top // 4)
+    ticks = [0.0] + [s * (1 + k) for k in range(step, top + 1, step) for s in (-1, 1)]
+    labels = ["0"] + [f"{'-' if s < 0 else ''}1e{low + k:d}"
+                      for k in range(step, top + 1, step) for s in (-1, 1)]
+    getattr(ax, f"set_{axis}ticks")(ticks, labels, fontsize="x-small")
+    return points.assign(**{c: signed_decades(points[c].to_numpy(dtype=float), floor)
+                            for c in columns})
+
+
+def log_ticks(ax, values: np.ndarray, eps: float) -> None:
+    """Decade ticks chosen here, inside float64's range: matplotlib's own log locator
+    steps past 1e308 (to inf) when errors span hundreds of decades."""
+    finite = values[np.isfinite(values) & (values > 0)]
+    if finite.size == 0:
+        return
+    lo, hi = np.log10(max(finite.min(), 1e-323)), np.log10(max(finite.max(), eps))
+    if hi - lo <= 2 * WIDE_DECADES:
+        return
+    step = max(1, int(np.ceil((hi - lo) / 8)))
+    decades = range(int(np.floor(lo)), min(int(np.ceil(hi)), 307) + 1, step)
+    ax.yaxis.set_major_locator(ticker.FixedLocator([10.0**k for k in decades]))
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
+
 
 def _run_figure() -> tuple[Figure, object]:
     """A run's 8 x 4.5 in figure with fixed margins: a layout engine would draw every
@@ -50,6 +106,7 @@ def derivative_figure(points: pd.DataFrame, record: dict) -> Figure:
     second-derivative study); nan/inf results and results with no correct digit marked."""
     d = derivative_name(record.get("order", 1))
     fig, ax = _run_figure()
+    points = wide_axis(ax, "y", wide_axis(ax, "x", points, ["x"]), ["f", "df_ref", "df"])
     ax.plot(points["x"], points["f"], color="0.35", lw=1.5, label="f(x)")
     ax.plot(points["x"], points["df_ref"], color="tab:blue", lw=3, alpha=0.45,
             label=f"{d}(x) reference ({record['reference']})")
@@ -81,7 +138,7 @@ def error_figure(points: pd.DataFrame, record: dict) -> Figure:
     resolve in gray; exact results at the bottom, each with its count in the legend."""
     d = derivative_name(record.get("order", 1))
     fig, ax = _run_figure()
-    used = points[points["excluded"] == ""]
+    used = wide_axis(ax, "x", points[points["excluded"] == ""], ["x"])
     err = used["abs_err"].to_numpy(dtype=float)
     finite = np.isfinite(used["df"].to_numpy(dtype=float)) & np.isfinite(err)
     positive = err[finite & (err > 0)]
@@ -110,6 +167,7 @@ def error_figure(points: pd.DataFrame, record: dict) -> Figure:
     ax.set_xlabel("x")
     ax.set_ylabel(f"|{d}(x) - reference|")
     _plain_log_labels(ax.yaxis)
+    log_ticks(ax, np.concatenate([shown, eps * np.abs(used["df_ref"].to_numpy(dtype=float))]), eps)
     ax.set_title(_title(record))
     ax.grid(alpha=0.3, which="both")
     ax.legend(loc="best", fontsize="small")

@@ -18,7 +18,7 @@ from harness.dtypes import facts
 from harness.methods.base import roundoff_factor
 from harness.methods.differences import stencil
 from harness.study import triage
-from harness.study.grid import check_indices, make_grid
+from harness.study.grid import TAIL_KINDS, check_indices, grid_kind, make_grid
 from harness.study.metrics import abs_error, ulp
 from harness.study.record import identity_columns
 from harness.study.reference import Reference, function_reference
@@ -31,12 +31,21 @@ PROGRESS_CHUNK = 2000
 class ElementwiseSpec:
     def __init__(self, study: Study) -> None:
         self.study, self.function, self.method = study, study.subject, study.method
-        self.x_full = make_grid(study.grid, study.dtype, study.device)
+        self.x_full = self._grid()
         self.index = check_indices(self.x_full.numel(), study.reference.max_points)
         self.at = torch.as_tensor(self.index, device=study.device)
         self.f = self.function.callable_for(study.dtype, study.device)
         self.f_method = self.f
         self.x_eval = self.x_full[self.at] if self.method.per_point else self.x_full
+
+    def _grid(self) -> torch.Tensor:
+        """The grid; a tail grid (binades, random) kept to the function's domain."""
+        s = self.study
+        x = make_grid(s.grid, s.dtype, s.device, s.seed)
+        if grid_kind(s.grid) in TAIL_KINDS:
+            inside = ~self.function.outside_domain(_numpy(x))
+            x = x[torch.as_tensor(inside, device=x.device)]
+        return x
 
     def identity(self, run_dir: Path) -> dict:
         s = self.study

@@ -10,12 +10,36 @@ from typing import Optional
 
 @dataclass
 class GridConf:
+    # arange | linspace | binades | random; null: arange, or linspace when n is set.
+    # binades: per_binade points per binade [2^e, 2^(e+1)), evenly spaced in log2|x|, on
+    # both signs, plus -0 and +0, across the dtype's whole finite range (start, stop and
+    # step unused); random: n seeded uniform draws over the dtype's bit patterns (finite
+    # ones kept). Both keep only points in the function's domain.
+    kind: Optional[str] = None
     # The tutorial's np.arange(start, stop, step): stop excluded.
     start: float = -10.0
     stop: float = 10.0
     step: float = 0.01
-    # If set: n evenly spaced points from start to stop inclusive (np.linspace).
+    # If set: n evenly spaced points from start to stop inclusive (np.linspace); with
+    # kind=random, the number of draws (null: 2000).
     n: Optional[int] = None
+    # kind=binades: points per binade.
+    per_binade: int = 4
+    # kind=binades: the subnormal binades too (below the dtype's smallest normal number).
+    subnormals: bool = False
+    # kind=random: seed of the draws (null: the run's seed).
+    seed: Optional[int] = None
+
+
+@dataclass
+class HuntConf:
+    # The worst-case hunt after the grid (harness.study.hunt): rounds of local search
+    # around the worst points; 0 turns it off.
+    rounds: int = 3
+    # How many of the worst checked points to start from.
+    seeds: int = 4
+    # Points spread over each bracket per round (plus the worst point's 8 neighbouring floats).
+    probes: int = 8
 
 
 @dataclass
