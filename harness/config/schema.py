@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-from harness.study.settings import GridConf, ReferenceConf, TimingConf
+from harness.study.settings import GridConf, HuntConf, ReferenceConf, TimingConf
 
 ORDERS = (1, 2)
 DEVICES = ("auto", "cpu", "cuda")
@@ -58,6 +58,7 @@ class Config:
     grid: GridConf = field(default_factory=GridConf)
     timing: TimingConf = field(default_factory=TimingConf)
     reference: ReferenceConf = field(default_factory=ReferenceConf)
+    hunt: HuntConf = field(default_factory=HuntConf)
     # Derivative order: 1 (f') or 2 (f'').
     order: int = 1
     # Root folder for runs and sweeps.

@@ -54,7 +54,7 @@ def validate(cfg: DictConfig, function: Optional[Function] = None) -> Study:
                  dtype=parse_dtype(cfg.dtype.name), device=parse_device(cfg.device.name),
                  timing=parse_timing(cfg.timing), reference=_reference(cfg.reference),
                  grid=None if network else _grid(cfg.grid, memory_bytes(cfg.device.name)),
-                 seed=int(cfg.seed))
+                 seed=int(cfg.seed), hunt=_hunt(cfg.hunt))
 
 
 def _checked(build):
@@ -224,6 +224,14 @@ def parse_timing(timing: DictConfig) -> TimingConf:
         raise ConfigError(f"timing.processes must be >= 1 (1: measure in this process), "
                           f"got {t.processes}")
     return t
+
+
+def _hunt(hunt: DictConfig) -> HuntConf:
+    h = HuntConf(**OmegaConf.to_container(hunt))
+    for key, least in (("rounds", 0), ("seeds", 1), ("probes", 0)):
+        if getattr(h, key) < least:
+            raise ConfigError(f"hunt.{key} must be >= {least}, got {getattr(h, key)}")
+    return h
 
 
 def _reference(reference: DictConfig) -> ReferenceConf:

@@ -6,6 +6,7 @@ The reference is evaluated at the exact dtype-rounded x that the method saw.
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -81,6 +82,24 @@ class ElementwiseSpec:
                 f"({time.perf_counter() - start:.1f} s)")
         return Raw(torch.cat(parts))
 
+    def call_at(self, x64: np.ndarray) -> tuple[torch.Tensor, Raw]:
+        """The method at chosen points (values of the run's dtype, given in float64)."""
+        x = self.tensor(x64)
+        return x, Raw(*self._once(x))
+
+    def tensor(self, x64: np.ndarray) -> torch.Tensor:
+        """float64 values of the run's dtype back as the run's tensor (exact)."""
+        s = self.study
+        return torch.as_tensor(np.asarray(x64, dtype=np.float64)).to(s.dtype).to(s.device)
+
+    def checked_at(self, x: torch.Tensor, raw: Raw) -> Checked:
+        """Checked values at points off the grid (index -1)."""
+        with torch.no_grad():
+            fx = self.f(x)
+        estimate = None if raw.estimate is None else _numpy(raw.estimate)
+        return Checked(np.full(x.numel(), -1), _numpy(x), _numpy(raw.values), estimate,
+                       f=_numpy(fx))
+
     def checked(self, raw: Raw) -> Checked:
         values, estimate = raw.values, raw.estimate
         if not self.method.per_point:
@@ -99,20 +118,25 @@ class ElementwiseSpec:
 
     def exclusions(self, checked: Checked, ref: Reference) -> np.ndarray:
         """Per point: '' (checked), 'uncertified' (the reference could not be certified),
-        'domain', 'kink' or 'stencil' (a stencil across a kink); the later reasons win."""
+        'domain', 'kink', 'stencil' (a stencil across a kink) or 'overflow' (the true
+        derivative is beyond the dtype's range: inf is its rounding); the later reasons win."""
         x64, function = checked.x, self.function
         uncertified = np.zeros(x64.shape, dtype=bool) if ref.uncertified is None \
             else ref.uncertified
-        domain = function.outside_domain(x64) | (~np.isfinite(ref.hi) & ~uncertified)
+        outside = function.outside_domain(x64)
+        with np.errstate(invalid="ignore"):
+            overflow = ~outside & ~uncertified & (np.abs(ref.hi) >= overflow_threshold(self.study.dtype))
+        domain = outside | (~np.isfinite(ref.hi) & ~uncertified & ~overflow)
         kink = function.singular_in(x64, x64) & ~domain
         stencil = np.zeros_like(kink)
         if self.method.reach is not None:
-            x = self.x_full[self.at]
+            x = self.tensor(x64)
             lo, hi = (_numpy(t) for t in self.method.reach(x, n=self.study.order,
                                                             **self.study.params))
             stencil = function.singular_in(lo, hi) & ~domain & ~kink
         reason = np.full(x64.shape, "", dtype=object)
-        for name, mask in (("uncertified", uncertified), ("domain", domain), ("kink", kink),
+        for name, mask in (("uncertified", uncertified), ("overflow", overflow), ("domain", domain),
+                           ("kink", kink),
                            ("stencil", stencil)):
             reason[mask] = name
         return reason
@@ -128,9 +152,17 @@ class ElementwiseSpec:
 
     def extra(self, checked: Checked, ref: Reference, points: pd.DataFrame) -> dict:
         """The failure triage of every point (a `triage` column) and its counts."""
-        points["triage"] = triage_points(self.study, self.x_full[self.at], points,
+        points["triage"] = triage_points(self.study, self.tensor(checked.x), points,
                                          checked.estimate)
         return triage.counts(points["triage"].to_numpy())
+
+
+def overflow_threshold(dtype: torch.dtype) -> float:
+    """The smallest magnitude that rounds to inf in `dtype`: its largest finite number plus
+    half a unit in its last place (inf for float64, whose halfway point is not a double)."""
+    emax = math.frexp(torch.finfo(dtype).max)[1] - 1
+    with np.errstate(over="ignore"):
+        return float(np.float64(2 - 2.0 ** -(facts(dtype).nmant + 1)) * np.float64(2.0) ** emax)
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:

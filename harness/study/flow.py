@@ -1,7 +1,7 @@
 """run_study: the one pipeline every study runs, whatever it differentiates.
 
 support -> evaluate (the first call, timed apart) -> reference -> exclusions -> metrics ->
-timing -> record. Order matters for honest numbers: the method's values are computed and
+hunt (elementwise: local search for the worst point, harness.study.hunt) -> timing -> record. Order matters for honest numbers: the method's values are computed and
 checked first, timing comes after (and never includes the reference or the plotting), and
 the reference is evaluated at the exact dtype-rounded x that the method saw. What differs
 between an elementwise function and a network is the spec (harness.study.spec).
@@ -9,7 +9,7 @@ between an elementwise function and a network is the spec (harness.study.spec).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from harness.methods import METHODS
+from harness.study import hunt
 from harness.study.elementwise import ElementwiseSpec
 from harness.study.machine import load_snapshot
 from harness.study.metrics import estimate_calibration, point_errors, summarize, verdicts
@@ -70,6 +72,8 @@ def run_study(study: Study, run_dir: Path, log: Callable[[str], None] = print,
     reason = spec.exclusions(checked, ref)
     points = points_table(checked, ref, reason, study.dtype)
     extra = spec.extra(checked, ref, points)
+    if isinstance(spec, ElementwiseSpec):
+        extra.update(hunt_columns(spec, study, points))
     timing = measure(spec, study, log, timing_workers) if study.timing.enabled else {}
     record = {**identity, **accuracy_columns(study, checked, ref, reason),
               "time_first_call_s": first_call_s, "n_timed": 0, **timing, **extra}
@@ -86,6 +90,54 @@ def first_call(spec: Spec, study: Study, log: Callable[[str], None]):
         start = synced_timer()
         raw = spec.call(log)
         return synced_timer() - start, raw
+
+
+def probe(spec: ElementwiseSpec, study: Study, x64: np.ndarray) -> pd.DataFrame:
+    """The pipeline's accuracy steps at chosen points: method, reference, exclusions,
+    errors and triage, as a points table (what the hunt evaluates)."""
+    x, raw = spec.call_at(x64)
+    checked = spec.checked_at(x, raw)
+    ref = spec.reference(checked)
+    points = points_table(checked, ref, spec.exclusions(checked, ref), study.dtype)
+    spec.extra(checked, ref, points)
+    return points
+
+
+def hunt_columns(spec: ElementwiseSpec, study: Study, points: pd.DataFrame) -> dict:
+    """Where the hunt found the largest error, and the study's method and the cross-check
+    methods evaluated there alone (one element, as a repro line evaluates it: a vectorized
+    kernel may round differently from the scalar one)."""
+    hunted = pd.DataFrame()
+    if study.hunt.rounds > 0:
+        with unsupported_errors():
+            hunted = hunt.hunt(lambda x: probe(spec, study, x), points, study.dtype, study.hunt)
+    worst_x = hunt.worst_x(points, hunted)
+    columns = {"n_hunt": len(hunted), "n_wrong_hunt": int(hunt.wrong(hunted).sum())
+               if len(hunted) else 0, "worst_x": worst_x}
+    at_worst = probe(spec, study, np.array([worst_x])) if not np.isnan(worst_x) else None
+    return {**columns, **hunt.at_worst_columns(at_worst), **cross_check(study, worst_x)}
+
+
+# Methods tried at the worst point, so a reader knows whether a workaround gets it right.
+CROSS_CHECK = ("autograd", "forward_ad", "complex_step")
+
+
+def cross_check(study: Study, worst_x: float) -> dict:
+    """ulp_at_worst_<method>: each CROSS_CHECK method's ULP error at worst_x, alone (NaN
+    where it does not apply or fails, or where there is no worst point)."""
+    columns = {f"ulp_at_worst_{name}": float("nan") for name in CROSS_CHECK}
+    if np.isnan(worst_x):
+        return columns
+    for name in CROSS_CHECK:
+        other = ElementwiseSpec(replace(study, method=METHODS.get(name), params={}))
+        if other.unsupported():
+            continue
+        try:
+            table = probe(other, study, np.array([worst_x]))
+        except (RuntimeError, NotImplementedError, TypeError, ValueError):
+            continue  # e.g. forward mode of an autograd.Function without jvp: no workaround
+        columns[f"ulp_at_worst_{name}"] = hunt.at_worst_columns(table)["worst_ulp"]
+    return columns
 
 
 def accuracy_columns(study: Study, checked: Checked, ref: Reference, reason: np.ndarray) -> dict:

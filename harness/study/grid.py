@@ -29,7 +29,7 @@ _BITS = {16: np.uint16, 32: np.uint32, 64: np.uint64}
 def grid_kind(grid: GridConf) -> str:
     """The kind a config asks for: null means arange, or linspace when n is set."""
     kind = getattr(grid, "kind", None)
-    return kind or ("linspace" if grid.n else "arange")
+    return kind or ("linspace" if grid.n is not None else "arange")
 
 
 def grid_values(grid: GridConf, dtype: torch.dtype = torch.float64, seed: int = 0) -> np.ndarray:

@@ -57,7 +57,8 @@ def exclusion_counts(reason: np.ndarray) -> dict:
     """n_excluded and its split by cause ('' marks a checked point); n_uncertified: points
     whose reference could not be certified (excluded, never used)."""
     return {"n_excluded": int((reason != "").sum()),
-            **{f"n_excluded_{k}": int((reason == k).sum()) for k in ("domain", "kink", "stencil")},
+            **{f"n_excluded_{k}": int((reason == k).sum())
+               for k in ("domain", "kink", "stencil", "overflow")},
             "n_uncertified": int((reason == "uncertified").sum())}
 
 

@@ -7,7 +7,7 @@ harness.study.network); both speak the `Spec` protocol below.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Union
 
 import numpy as np
@@ -18,7 +18,7 @@ from harness.functions.catalog import Function
 from harness.methods.base import Method
 from harness.networks.presets import NetworkPreset
 from harness.study.reference import Reference
-from harness.study.settings import GridConf, ReferenceConf, TimingConf
+from harness.study.settings import GridConf, HuntConf, ReferenceConf, TimingConf
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class Study:
     reference: ReferenceConf
     grid: Optional[GridConf] = None  # elementwise functions only
     seed: int = 0
+    hunt: HuntConf = field(default_factory=HuntConf)  # elementwise functions only
 
 
 @dataclass(frozen=True)
