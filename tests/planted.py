@@ -1,0 +1,117 @@
+"""Planted ops for the hunt and atlas tests: torch ops whose backward we control, as
+`fn=torch` functions with exact sympy and ball forms (so the reference is the real one).
+
+- `unstable_expm1`: expm1, right forward, backward computed from the result as (y + 1):
+  mathematically exact, numerically it loses digits for x < 0 and returns 0 below ~ -37.
+- `wrong_atan_beyond`: atan whose backward is twice the truth for |x| > 2^20 only.
+- `spike_sin`: sin whose backward is cos(x) (1 + 2^-30 / |x - SPIKE|): its error grows
+  without bound towards SPIKE, a point no grid of binades lands on.
+- `right_sin`: sin with backward cos: correct (the control).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+import torch
+
+from harness.functions import arbforms as af
+from harness.functions.catalog import Function
+from harness.functions.nodes import Apply, Primitive, X
+from harness.methods import METHODS
+from harness.study.settings import GridConf, HuntConf, ReferenceConf, TimingConf
+from harness.study.spec import Study
+
+WRONG_BEYOND = 2.0**20
+SPIKE = 3.3
+
+
+class UnstableExpm1(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.expm1(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (y + 1)
+
+
+class WrongAtanBeyond(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.atan(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        right = 1 / (1 + x * x)
+        return grad * torch.where(x.abs() > WRONG_BEYOND, 2 * right, right)
+
+
+class SpikeSin(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.cos(x) * (1 + 2.0**-30 / (x - SPIKE).abs())
+
+
+class RightSin(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.cos(x)
+
+
+@dataclass(frozen=True)
+class Planted:
+    name: str
+    cls: type
+    sympy_fn: object
+    arb: object
+    # The forward takes complex input (so the complex step applies: it never calls backward).
+    analytic: bool = False
+
+
+PLANTED = {p.name: p for p in (
+    Planted("unstable_expm1", UnstableExpm1, lambda u: sp.exp(u) - 1, af.expm1, analytic=True),
+    Planted("wrong_atan_beyond", WrongAtanBeyond, sp.atan, lambda u: u.atan()),
+    Planted("spike_sin", SpikeSin, sp.sin, lambda u: u.sin()),
+    Planted("right_sin", RightSin, sp.sin, lambda u: u.sin()),
+)}
+
+
+def planted_function(name: str) -> Function:
+    p = PLANTED[name]
+    prim = Primitive(f"planted.{name}", p.cls.apply, p.sympy_fn, arb=p.arb, analytic=p.analytic)
+    return Function(f"torch.planted.{name}", "torch", Apply(prim, X()))
+
+
+def planted_study(name: str, cache, dtype=torch.float64, per_binade: int = 2,
+                  hunt: HuntConf = HuntConf(), method: str = "autograd") -> Study:
+    """The study `fn=torch` would run for a planted op: binade grid, hunt, no timing."""
+    return Study(subject=planted_function(name), method=METHODS.get(method), params={},
+                 order=1, dtype=dtype, device=torch.device("cpu"),
+                 timing=TimingConf(enabled=False),
+                 reference=ReferenceConf(cache_dir=str(cache)),
+                 grid=GridConf(kind="binades", per_binade=per_binade), hunt=hunt)
+
+
+def binade_neighbours(x: float, per_binade: int) -> tuple[float, float]:
+    """The binade grid's points around x > 0."""
+    k = math.floor(math.log2(x) * per_binade)
+    return 2.0 ** (k / per_binade), 2.0 ** ((k + 1) / per_binade)
