@@ -26,6 +26,7 @@ from harness.config.store import CONF_DIR
 from harness.dtypes import DTYPES
 from harness.errors import ConfigError
 from harness.functions.catalog import FUNCTIONS
+from harness.functions.torch_ops import TORCH_OPS
 from harness.methods import METHODS
 from harness.methods.base import parameter_notes
 from harness.registry import choice_error
@@ -220,7 +221,14 @@ def method_help(name: str) -> str:
     return "\n".join(lines)
 
 
+def torch_op_names(separator: str = ",") -> str:
+    """Every registered torch op (fn=torch fn.name=...): the atlas sweep's list, and --help's."""
+    return separator.join(TORCH_OPS.names())
+
+
 # `python run.py --help` lists the sweep presets with their descriptions, read from the
 # files themselves so the help cannot drift from conf/sweep/ (see hydra.help in config.yaml).
 OmegaConf.register_new_resolver("dydx_presets", preset_descriptions, replace=True)
 OmegaConf.register_new_resolver("dydx_method", method_help, replace=True)
+# conf/sweep/atlas.yaml sweeps fn.name over ${dydx_torch_ops:}: the registry, never a copy.
+OmegaConf.register_new_resolver("dydx_torch_ops", torch_op_names, replace=True)

@@ -195,7 +195,7 @@ def end_messages(sweep_dir: Path, manifest: dict, records: pd.DataFrame, paths: 
         counts = failed["status"].value_counts()
         lines.append(f"{len(records)} records: {len(records) - len(failed)} ok"
                      + (", " + ", ".join(f"{n} {s}" for s, n in counts.items()) if len(failed) else ""))
-    for name in ("summary.csv", "report.md", "report.html"):
+    for name in ("summary.csv", "report.md", "report.html", "atlas.md", "atlas.html"):
         if name in paths:
             lines.append(f"{name}: {paths[name]}")
     return [f"dydx: {line}" for line in said] + table + [f"dydx: {line}" for line in lines]

@@ -60,6 +60,16 @@ class Table:
     # Cells are text, or a Link.
     rows: tuple[tuple, ...]
     note: str = ""
+    # Optional CSS background colour per cell (same shape as rows; "" for none): HTML only.
+    colors: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Code:
+    """A block of code: fenced in markdown, <pre> in HTML."""
+
+    text: str
+    language: str = "python"
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class Fold:
     blocks: tuple = field(default_factory=tuple)
 
 
-Block = Union[Heading, Text, Bullets, Table, Image, Fold]
+Block = Union[Heading, Text, Bullets, Table, Image, Fold, Code]
 
 
 def _md_cell(text) -> str:
@@ -111,6 +121,8 @@ def render_markdown(blocks: Sequence[Block]) -> str:
             out.append(f"![{caption}]({block.path})\n\n*{caption}*")
         elif isinstance(block, Fold):
             out.append(f"#### {_md_cell(block.title)}\n\n" + render_markdown(block.blocks).strip())
+        elif isinstance(block, Code):
+            out.append(f"```{block.language}\n{block.text}\n```")
     return "\n\n".join(out) + "\n"
 
 
@@ -147,8 +159,9 @@ def _html_block(block: Block) -> str:
         return "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>"
     if isinstance(block, Table):
         head = "".join(f"<th>{html.escape(h, quote=False)}</th>" for h in block.header)
-        body = "".join("<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row)
-                       + "</tr>" for row in block.rows)
+        colors = block.colors or tuple(("",) * len(row) for row in block.rows)
+        body = "".join("<tr>" + "".join(_html_td(c, color) for c, color in zip(row, shades))
+                       + "</tr>" for row, shades in zip(block.rows, colors))
         note = f"<p class=note>{_inline_html(block.note)}</p>" if block.note else ""
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
     if isinstance(block, Image):
@@ -156,10 +169,17 @@ def _html_block(block: Block) -> str:
         caption = html.escape(block.caption)
         return (f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
                 f"<figcaption>{caption}</figcaption></figure>")
+    if isinstance(block, Code):
+        return f"<pre><code>{html.escape(block.text, quote=False)}</code></pre>"
     if isinstance(block, Fold):
         inner = "\n".join(_html_block(b) for b in block.blocks)
         return f"<details><summary>{html.escape(block.title)}</summary>\n{inner}\n</details>"
     raise TypeError(f"unknown block {block!r}")
+
+
+def _html_td(cell, color: str) -> str:
+    style = f' style="background:{html.escape(color)}"' if color else ""
+    return f"<td{style}>{_html_cell(cell)}</td>"
 
 
 STYLE = """
@@ -169,6 +189,7 @@ th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-al
 th { background: #f3f3f3; } tr:nth-child(even) td { background: #fafafa; }
 code { background: #f3f3f3; padding: 0 3px; }
 img { max-width: 100%; } figure { margin: 1em 0; } figcaption { color: #555; font-size: 13px; }
+pre { background: #f6f6f6; padding: 6px 9px; overflow-x: auto; font-size: 12px; }
 details { margin: 0.4em 0; } summary { cursor: pointer; } .note { color: #555; font-size: 13px; }
 """
 

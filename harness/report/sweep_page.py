@@ -13,6 +13,7 @@ from harness.analysis import stepsize as s
 from harness.analysis import tables as t
 from harness.analysis.networks import consistency_table
 from harness.atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from harness.report.atlas_page import write_atlas
 from harness.report.blocks import (Block, Bullets, Fold, Heading, Image, Link, Table, Text,
                                    _flat, _walk, frame_block, png_bytes, render_html,
                                    render_markdown)
@@ -441,6 +442,7 @@ def write_sweep_report(folder: Path, embed_runs: int = EMBED_RUNS) -> SweepOutco
                    f"`python -m harness.report {folder}`")]
     paths = write_outputs(folder, blocks, tables)
     paths["summary.csv"] = folder / f"{SUMMARY}.csv"
+    paths.update(write_atlas(folder, records, manifest))
     return SweepOutcome(records, paths, kind, headline_table(kind, records, tables),
                         gathered.damaged)
 

@@ -112,8 +112,9 @@ def hunt_columns(spec: ElementwiseSpec, study: Study, points: pd.DataFrame) -> d
         with unsupported_errors():
             hunted = hunt.hunt(lambda x: probe(spec, study, x), points, study.dtype, study.hunt)
     worst_x = hunt.worst_x(points, hunted)
-    columns = {"n_hunt": len(hunted), "n_wrong_hunt": int(hunt.wrong(hunted).sum())
-               if len(hunted) else 0, "worst_x": worst_x}
+    n_wrong_hunt = int(hunt.wrong(hunted).sum()) if len(hunted) else 0
+    columns = {"n_hunt": len(hunted), "n_wrong_hunt": n_wrong_hunt,
+               "n_wrong_found": int(hunt.wrong(points).sum()) + n_wrong_hunt, "worst_x": worst_x}
     at_worst = probe(spec, study, np.array([worst_x])) if not np.isnan(worst_x) else None
     return {**columns, **hunt.at_worst_columns(at_worst), **cross_check(study, worst_x)}
 

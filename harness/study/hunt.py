@@ -138,11 +138,11 @@ def worst_x(points: pd.DataFrame, hunted: pd.DataFrame) -> float:
 
 def at_worst_columns(table: pd.DataFrame | None) -> dict:
     """value_at_worst, reference_at_worst, worst_ulp (+inf for a non-finite value, NaN
-    where excluded) and triage_at_worst, from the one-row points table at worst_x."""
+    where excluded) and worst_triage (its class), from the one-row points table at worst_x."""
     if table is None or table.empty:
         return {"value_at_worst": math.nan, "reference_at_worst": math.nan,
-                "worst_ulp": math.nan, "triage_at_worst": ""}
+                "worst_ulp": math.nan, "worst_triage": ""}
     row, score = table.iloc[0], float(scores(table)[0])
     return {"value_at_worst": float(row["df"]), "reference_at_worst": float(row["df_ref"]),
             "worst_ulp": score if score > -math.inf else math.nan,
-            "triage_at_worst": str(row.get("triage", "") or "")}
+            "worst_triage": str(row.get("triage", "") or "")}
