@@ -88,7 +88,8 @@ def atlas_table(rows: pd.DataFrame, method: str = "autograd") -> pd.DataFrame:
         return pd.DataFrame()
     table = mine.pivot_table(index="op", columns=["dtype", "order"], values="max_ulp",
                              aggfunc="max", dropna=False)
-    order = [(d, o) for d in DTYPE_ORDER for o in (1, 2) if (d, o) in table.columns]
+    present = set(zip(mine["dtype"], mine["order"]))
+    order = [(d, o) for d in DTYPE_ORDER for o in (1, 2) if (d, o) in present]
     table = table.reindex(columns=pd.MultiIndex.from_tuples(order, names=["dtype", "order"]))
     severity = mine.assign(rank=mine.apply(lambda r: GRADES.index(row_grade(r)), axis=1))
     severity["rank"] = severity["rank"].where(severity["rank"] < GRADES.index("not run"), -1)
