@@ -70,7 +70,7 @@ def test_submitit_local_runs_the_same_jobs_and_echoes_them(tmp_path, reference_c
 def test_help_lists_the_presets_and_launchers():
     result = run("--help")
     assert result.returncode == 0, result.stderr
-    for name in ("methods", "scaling", "stepsize"):
+    for name in ("atlas", "methods", "scaling", "stepsize"):
         assert f"\n  {name:<16}" in result.stdout
     assert "  stepsize        Error against step size: every finite-difference scheme" in result.stdout
     for launcher in ("basic", "joblib", "slurm", "submitit_local"):
@@ -78,8 +78,17 @@ def test_help_lists_the_presets_and_launchers():
     assert "  joblib          Parallel on this machine, one job per CPU" in result.stdout
 
 
+def test_help_lists_every_torch_op_from_the_registry():
+    from harness.functions.torch_ops import TORCH_OPS
+
+    result = run("--help")
+    assert result.returncode == 0, result.stderr
+    assert "== Torch ops (python run.py fn=torch fn.name=NAME" in result.stdout
+    assert ", ".join(TORCH_OPS.names()) in result.stdout
+
+
 def test_an_unknown_preset_fails_before_any_job():
     result = run("-m", "+sweep=nope")
     assert result.returncode == 2
-    assert result.stderr == ("dydx: error: unknown sweep 'nope'; choose one of: methods, "
-                             "scaling, stepsize\n")
+    assert result.stderr == ("dydx: error: unknown sweep 'nope'; choose one of: atlas, "
+                             "methods, scaling, stepsize\n")

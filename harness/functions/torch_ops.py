@@ -42,14 +42,41 @@ def _op(name: str, sympy_fn=None, arb=None, *, like: str | None = None, **fields
     return Primitive(name, fn, sympy_fn, arb=arb, **fields)
 
 
-# Where f' exists (boundary excluded), in float64 on the grid.
-def _positive(u): return u > 0
-def _above_minus_one(u): return u > -1
-def _inside_unit(u): return np.abs(u) < 1
-def _above_one(u): return u > 1
-def _open_unit_interval(u): return (u > 0) & (u < 1)
-def _nonzero(u): return u != 0
-def _not_a_pole_of_gamma(u): return ~((u <= 0) & (u == np.floor(u)))
+# Where f' exists (boundary excluded), in float64 on the grid; the docstring is what the
+# docs table says.
+def _positive(u):
+    """x > 0"""
+    return u > 0
+
+
+def _above_minus_one(u):
+    """x > -1"""
+    return u > -1
+
+
+def _inside_unit(u):
+    """|x| < 1"""
+    return np.abs(u) < 1
+
+
+def _above_one(u):
+    """x > 1"""
+    return u > 1
+
+
+def _open_unit_interval(u):
+    """0 < x < 1"""
+    return (u > 0) & (u < 1)
+
+
+def _nonzero(u):
+    """x != 0"""
+    return u != 0
+
+
+def _not_a_pole_of_gamma(u):
+    """x not in 0, -1, -2, ..."""
+    return ~((u <= 0) & (u == np.floor(u)))
 
 
 ZERO = Points((0.0,))
