@@ -178,7 +178,7 @@ def test_unknown_builtin_lists_the_registered_functions():
 
 
 def test_unknown_kind_lists_the_kinds():
-    message = "unknown fn.kind 'weird'; choose one of: builtin, nn, expr, py"
+    message = "unknown fn.kind 'weird'; choose one of: builtin, nn, torch, expr, py"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         resolve_function("weird", "sin")
 

@@ -193,7 +193,8 @@ def _run_recorded(cfg: DictConfig, run_dir: Path, context: dict, limit: float,
         return _record_failure(cfg, run_dir, context, status,
                                f"{reason} (traceback: {run_dir / TRACEBACK})")
     record = {**outcome.record, **context}
-    write_run(run_dir, record, outcome.points, OmegaConf.to_yaml(cfg, resolve=True))
+    write_run(run_dir, record, outcome.points, OmegaConf.to_yaml(cfg, resolve=True),
+              figures=cfg.get("figures", True))
     return record
 
 

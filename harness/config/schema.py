@@ -68,3 +68,6 @@ class Config:
     # the run stops and is recorded with status timeout. Ten minutes: the default study
     # takes seconds, the slowest preset job (torch.compile, n = 1e7) about a minute.
     time_limit_s: float = 600.0
+    # Draw each run's derivative.png and error.png. Sweeps of hundreds of runs (the atlas)
+    # turn it off: drawing costs more than the study; `python -m harness.report <run>` draws them later.
+    figures: bool = True

@@ -233,19 +233,21 @@ def run_figures(points: pd.DataFrame, record: dict) -> dict:
     return {"derivative.png": values(points, record), "error.png": errors(points, record)}
 
 
-def write_run_views(run_dir: Path, record: dict, points: pd.DataFrame) -> None:
-    """The derived files of a run: plots (when it has points) and report.md."""
+def write_run_views(run_dir: Path, record: dict, points: pd.DataFrame,
+                    figures: bool = True) -> None:
+    """The derived files of a run: plots (when it has points, and asked for) and report.md."""
     run_dir = Path(run_dir)
-    for name, figure in run_figures(points, record).items():
+    for name, figure in (run_figures(points, record) if figures else {}).items():
         save_figure(figure, run_dir / name)
     atomic_write_text(run_dir / "report.md", run_markdown(record))
 
 
-def write_run(run_dir: Path, record: dict, points: pd.DataFrame, config_yaml: str = "") -> None:
+def write_run(run_dir: Path, record: dict, points: pd.DataFrame, config_yaml: str = "",
+              figures: bool = True) -> None:
     """Store one run: config and points, then its plots and page, then the record last,
     so a killed run is never taken as complete. A failed job stores no points."""
     write_run_data(run_dir, points, config_yaml)
-    write_run_views(run_dir, record, points)
+    write_run_views(run_dir, record, points, figures)
     write_record(run_dir, record)
 
 
