@@ -13,7 +13,7 @@ from harness.config.validate import ConfigError
                   "discriminator, elu, erf, exp, expr, gelu, gelu_tanh, hardshrink, hardsigmoid, "
                   "hardswish, hardtanh, leaky_relu, log, logsigmoid, mish, nn, py, relu, relu6, "
                   "selu, sigmoid, silu, sin, sinc, softplus, softshrink, softsign, sqrt, tan, "
-                  "tanh, tanhshrink, tutorial_mlp"),
+                  "tanh, tanhshrink, torch, tutorial_mlp"),
     (["-m", "method=autograd,finitte"],
      "unknown method 'finitte' (did you mean 'finite'?); choose one of: autograd, backward, "
      "compiled, complex_step, finite, forward_ad, loop, numdifftools, richardson, scipy, "
@@ -21,7 +21,7 @@ from harness.config.validate import ConfigError
     (["dtype=float8"], "unknown dtype 'float8' (did you mean 'float64'?); choose one of: "
                        "bfloat16, float16, float32, float64"),
     (["device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda"),
-    (["-m", "+sweep=nope"], "unknown sweep 'nope'; choose one of: methods, scaling, stepsize"),
+    (["-m", "+sweep=nope"], "unknown sweep 'nope'; choose one of: atlas, methods, scaling, stepsize"),
 ])
 def test_an_unknown_choice_is_one_line_that_lists_the_choices(args, problem):
     with pytest.raises(ConfigError) as info:
@@ -38,7 +38,8 @@ def test_a_good_or_not_checked_command_line_passes(args):
 
 
 def test_group_choices_are_the_registered_ones_and_the_config_files():
-    assert {"sin", "nn", "expr", "py", "tutorial_mlp", "discriminator"} <= set(group_choices("fn"))
-    assert group_choices("sweep") == ["methods", "scaling", "stepsize"]
+    assert {"sin", "nn", "torch", "expr", "py", "tutorial_mlp", "discriminator"} <= \
+        set(group_choices("fn"))
+    assert group_choices("sweep") == ["atlas", "methods", "scaling", "stepsize"]
     assert group_choices("hydra/launcher") == ["basic", "joblib", "slurm", "submitit_local",
                                                "submitit_slurm"]
