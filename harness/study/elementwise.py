@@ -118,15 +118,15 @@ class ElementwiseSpec:
 
     def exclusions(self, checked: Checked, ref: Reference) -> np.ndarray:
         """Per point: '' (checked), 'uncertified' (the reference could not be certified),
-        'domain', 'kink', 'stencil' (a stencil across a kink) or 'overflow' (the true
+        'domain', 'kink', 'stencil' (a stencil across a kink) or 'beyond_range' (the true
         derivative is beyond the dtype's range: inf is its rounding); the later reasons win."""
         x64, function = checked.x, self.function
         uncertified = np.zeros(x64.shape, dtype=bool) if ref.uncertified is None \
             else ref.uncertified
         outside = function.outside_domain(x64)
         with np.errstate(invalid="ignore"):
-            overflow = ~outside & ~uncertified & (np.abs(ref.hi) >= overflow_threshold(self.study.dtype))
-        domain = outside | (~np.isfinite(ref.hi) & ~uncertified & ~overflow)
+            beyond = ~outside & ~uncertified & (np.abs(ref.hi) >= overflow_threshold(self.study.dtype))
+        domain = outside | (~np.isfinite(ref.hi) & ~uncertified & ~beyond)
         kink = function.singular_in(x64, x64) & ~domain
         stencil = np.zeros_like(kink)
         if self.method.reach is not None:
@@ -135,8 +135,8 @@ class ElementwiseSpec:
                                                             **self.study.params))
             stencil = function.singular_in(lo, hi) & ~domain & ~kink
         reason = np.full(x64.shape, "", dtype=object)
-        for name, mask in (("uncertified", uncertified), ("overflow", overflow), ("domain", domain),
-                           ("kink", kink),
+        for name, mask in (("uncertified", uncertified), ("beyond_range", beyond),
+                           ("domain", domain), ("kink", kink),
                            ("stencil", stencil)):
             reason[mask] = name
         return reason

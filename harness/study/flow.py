@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from harness.methods import METHODS
-from harness.study import hunt
+from harness.study import hunt, triage
 from harness.study.elementwise import ElementwiseSpec
 from harness.study.machine import load_snapshot
 from harness.study.metrics import estimate_calibration, point_errors, summarize, verdicts
@@ -115,8 +115,11 @@ def hunt_columns(spec: ElementwiseSpec, study: Study, points: pd.DataFrame) -> d
     n_wrong_hunt = int(hunt.wrong(hunted).sum()) if len(hunted) else 0
     columns = {"n_hunt": len(hunted), "n_wrong_hunt": n_wrong_hunt,
                "n_wrong_found": int(hunt.wrong(points).sum()) + n_wrong_hunt, "worst_x": worst_x}
-    at_worst = probe(spec, study, np.array([worst_x])) if not np.isnan(worst_x) else None
-    return {**columns, **hunt.at_worst_columns(at_worst), **cross_check(study, worst_x)}
+    at_worst = hunt.at_worst_columns(probe(spec, study, np.array([worst_x]))
+                                     if not np.isnan(worst_x) else None)
+    # Only a finding needs a workaround: elsewhere the cross-check would cost for nothing.
+    finding = at_worst["worst_ulp"] > triage.NOISE_ULP
+    return {**columns, **at_worst, **cross_check(study, worst_x if finding else np.nan)}
 
 
 # Methods tried at the worst point, so a reader knows whether a workaround gets it right.
@@ -125,7 +128,7 @@ CROSS_CHECK = ("autograd", "forward_ad", "complex_step")
 
 def cross_check(study: Study, worst_x: float) -> dict:
     """ulp_at_worst_<method>: each CROSS_CHECK method's ULP error at worst_x, alone (NaN
-    where it does not apply or fails, or where there is no worst point)."""
+    where it does not apply or fails, or where there is no worst point or no finding)."""
     columns = {f"ulp_at_worst_{name}": float("nan") for name in CROSS_CHECK}
     if np.isnan(worst_x):
         return columns

@@ -58,7 +58,7 @@ def exclusion_counts(reason: np.ndarray) -> dict:
     whose reference could not be certified (excluded, never used)."""
     return {"n_excluded": int((reason != "").sum()),
             **{f"n_excluded_{k}": int((reason == k).sum())
-               for k in ("domain", "kink", "stencil", "overflow")},
+               for k in ("domain", "kink", "stencil", "beyond_range")},
             "n_uncertified": int((reason == "uncertified").sum())}
 
 
