@@ -3,7 +3,7 @@
 
 - `unstable_expm1`: expm1, right forward, backward computed from the result as (y + 1):
   mathematically exact, numerically it loses digits for x < 0 and returns 0 below ~ -37.
-- `wrong_atan_beyond`: atan whose backward is twice the truth for |x| > 2^20 only.
+- `wrong_sinh_beyond`: sinh whose backward is twice the truth for |x| > WRONG_BEYOND only.
 - `spike_sin`: sin whose backward is cos(x) (1 + 2^-30 / |x - SPIKE|): its error grows
   without bound towards SPIKE, a point no grid of binades lands on.
 - `right_sin`: sin with backward cos: correct (the control).
@@ -17,13 +17,14 @@ import sympy as sp
 import torch
 
 from harness.functions import arbforms as af
+from harness.functions import arbspecial as s
 from harness.functions.catalog import Function
 from harness.functions.nodes import Apply, Primitive, X
 from harness.methods import METHODS
 from harness.study.settings import GridConf, HuntConf, ReferenceConf, TimingConf
 from harness.study.spec import Study
 
-WRONG_BEYOND = 2.0**20
+WRONG_BEYOND = 50.0
 SPIKE = 3.3
 
 
@@ -40,16 +41,16 @@ class UnstableExpm1(torch.autograd.Function):
         return grad * (y + 1)
 
 
-class WrongAtanBeyond(torch.autograd.Function):
+class WrongSinhBeyond(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return torch.atan(x)
+        return torch.sinh(x)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        right = 1 / (1 + x * x)
+        right = torch.cosh(x)
         return grad * torch.where(x.abs() > WRONG_BEYOND, 2 * right, right)
 
 
@@ -89,7 +90,7 @@ class Planted:
 
 PLANTED = {p.name: p for p in (
     Planted("unstable_expm1", UnstableExpm1, lambda u: sp.exp(u) - 1, af.expm1, analytic=True),
-    Planted("wrong_atan_beyond", WrongAtanBeyond, sp.atan, lambda u: u.atan()),
+    Planted("wrong_sinh_beyond", WrongSinhBeyond, sp.sinh, s.sinh),
     Planted("spike_sin", SpikeSin, sp.sin, lambda u: u.sin()),
     Planted("right_sin", RightSin, sp.sin, lambda u: u.sin()),
 )}

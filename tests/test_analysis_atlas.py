@@ -145,7 +145,7 @@ def planted_folder(tmp_path_factory, reference_cache):
     """A folder with the four planted ops' runs (autograd, float64, binades), as a sweep
     would leave it, and its atlas written."""
     folder = tmp_path_factory.mktemp("planted-atlas")
-    for name in ("right_sin", "spike_sin", "wrong_atan_beyond", "unstable_expm1"):
+    for name in ("right_sin", "spike_sin", "wrong_sinh_beyond", "unstable_expm1"):
         outcome = run_study(planted_study(name, reference_cache), folder / name, log=lambda _: None)
         write_run(folder / name, outcome.record, outcome.points)
     records = pd.concat([pd.read_parquet(p) for p in folder.rglob("records.parquet")])
@@ -157,10 +157,10 @@ def test_atlas_ranks_planted_ops_worst_first_and_the_correct_op_last(planted_fol
     rows = pd.read_csv(planted_folder / "atlas.csv")
     table = a.atlas_table(rows)
     assert list(table.index)[-1] == "planted.right_sin"
-    assert set(list(table.index)[:2]) == {"planted.unstable_expm1", "planted.wrong_atan_beyond"}
+    assert set(list(table.index)[:2]) == {"planted.unstable_expm1", "planted.wrong_sinh_beyond"}
     grades = rows.set_index("op").apply(a.row_grade, axis=1)
     assert grades["planted.right_sin"] == "≤ 1 ULP"
-    assert grades["planted.unstable_expm1"] == grades["planted.wrong_atan_beyond"] == "no correct digit"
+    assert grades["planted.unstable_expm1"] == grades["planted.wrong_sinh_beyond"] == "no correct digit"
 
 
 def test_atlas_page_lists_each_finding_with_its_repro_and_workaround(planted_folder):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from harness.study.flow import run_study
+from harness.study.metrics import verdicts
 from harness.study.hunt import (Bracket, hunt, narrow, neighbours, scores, seed_brackets,
                                 spread, wrong)
 from harness.study.settings import HuntConf
@@ -19,9 +20,11 @@ from planted import SPIKE, WRONG_BEYOND, binade_neighbours, planted_study
 def table(x, df, ref, excluded=None) -> pd.DataFrame:
     x, df, ref = (np.asarray(v, dtype=float) for v in (x, df, ref))
     err = np.abs(df - ref)
+    excluded = np.array(excluded if excluded is not None else [""] * len(x), dtype=object)
     return pd.DataFrame({"x": x, "df": df, "df_ref": ref, "abs_err": err,
-                         "ulp_err": err / np.spacing(np.abs(ref)),
-                         "excluded": excluded if excluded is not None else [""] * len(x)})
+                         "ulp_err": err / np.spacing(np.abs(ref)), "excluded": excluded,
+                         "verdict": verdicts(df, ref, np.zeros_like(ref), excluded != "",
+                                             torch.float64)})
 
 
 # --- the pieces -------------------------------------------------------------------------
@@ -59,7 +62,7 @@ def test_score_ranks_non_finite_results_first_and_never_excluded_points():
 
 def test_wrong_means_no_correct_leading_digit():
     t = table([1, 2, 3, 4, 5], [0.0, -2.0, 2.9, np.inf, 0.0], [1e-30, 2.0, 3.0, 4.0, 0.0])
-    assert list(wrong(t)) == [True, True, False, True, False]
+    assert list(wrong(t)) == [True, True, False, False, False]  # inf is `nonfinite`
 
 
 def test_seed_brackets_are_the_worst_points_with_their_grid_neighbours():
@@ -105,7 +108,7 @@ def planted(tmp_path_factory, reference_cache):
     """name -> record of the planted op by autograd in float64 on binades (2 per binade)."""
     run_dir = tmp_path_factory.mktemp("planted")
     return {name: run_study(planted_study(name, reference_cache), run_dir, log=lambda _: None).record
-            for name in ("unstable_expm1", "wrong_atan_beyond", "spike_sin", "right_sin")}
+            for name in ("unstable_expm1", "wrong_sinh_beyond", "spike_sin", "right_sin")}
 
 
 def test_hunt_finds_where_an_unstable_backward_returns_zero(planted):
@@ -118,7 +121,7 @@ def test_hunt_finds_where_an_unstable_backward_returns_zero(planted):
 
 
 def test_hunt_finds_a_backward_wrong_only_beyond_some_x_and_calls_it_mismatch(planted):
-    r = planted["wrong_atan_beyond"]
+    r = planted["wrong_sinh_beyond"]
     assert abs(r["worst_x"]) > WRONG_BEYOND
     assert r["value_at_worst"] == pytest.approx(2 * r["reference_at_worst"], rel=1e-15)
     assert r["worst_ulp"] > 2.0**50 and r["worst_triage"] == "mismatch"

@@ -162,6 +162,16 @@ def test_reference_limited_points_are_not_triaged():
     assert list(labels) == ["", "mismatch", "", "roundoff", ""]
 
 
+def test_an_overflow_in_the_narrower_comparison_run_is_no_evidence_of_precision_loss():
+    # A float64 backward wrong by 2x where float32 overflows (sinh'(500)): the float32 inf
+    # is float32's range, not a sign that the float64 error is rounding.
+    run, other = run_of([5e216], [1e16], F64), run_of([np.inf], [np.inf], F32)
+    assert not triage.precision_dependent(run, other)[0]
+    # The run's own nan/inf, recovered by a wider dtype, is still precision-dependent.
+    assert triage.precision_dependent(run_of([np.inf], [np.inf], F32),
+                                      run_of([1e-12], [1e4], F64))[0]
+
+
 def test_precision_loss_is_named_by_its_symptom():
     # One point, lost to precision (a float32 run, the float64 run recovers it), with
     # three symptoms: a subnormal result, a nan result, and through the complex step.

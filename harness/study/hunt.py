@@ -9,7 +9,8 @@ among the points evaluated so far (evenly in log2|x| when the bracket keeps one 
 evenly in x). Each bracket then narrows to the neighbours of its new worst point.
 
 A point's score is its ULP error; a non-finite result where the reference is finite scores
-+inf (the worst there is); excluded points (domain, kink, overflow) never lead. This is a
++inf (the worst there is); excluded points (domain, kink, beyond the dtype's range, an
+uncertified reference) and errors the reference cannot resolve never lead. This is a
 local search, not a proof: it finds the worst point of each basin it starts in, and
 `n_hunt` says what it cost. Pure: the caller supplies `evaluate(x) -> points table`.
 """
@@ -37,13 +38,13 @@ class Bracket:
 
 
 def scores(points: pd.DataFrame) -> np.ndarray:
-    """Per point: its ULP error, +inf for a non-finite result where the reference is
-    finite, -inf for a point that cannot lead (excluded, or no error to measure)."""
-    df, ref = points["df"].to_numpy(float), points["df_ref"].to_numpy(float)
-    score = np.where(~np.isfinite(df) & np.isfinite(ref), np.inf,
-                     points["ulp_err"].to_numpy(float))
-    excluded = points["excluded"].to_numpy() != ""
-    return np.where(excluded | np.isnan(score), -np.inf, score)
+    """Per point: its ULP error; +inf for a non-finite result where the reference is finite;
+    -inf for a point that cannot lead: excluded, or an error the reference cannot resolve
+    (verdicts: harness.study.metrics)."""
+    verdict = points["verdict"].to_numpy()
+    score = np.where(verdict == "nonfinite", np.inf, points["ulp_err"].to_numpy(float))
+    cannot = np.isin(verdict, ("excluded", "reference_limited")) | np.isnan(score)
+    return np.where(cannot, -np.inf, score)
 
 
 def neighbours(x: float, dtype: torch.dtype, k: int = NEIGHBOURS) -> list[float]:
@@ -118,13 +119,8 @@ def hunt(evaluate: Callable[[np.ndarray], pd.DataFrame], points: pd.DataFrame,
 
 
 def wrong(points: pd.DataFrame) -> np.ndarray:
-    """Points with no correct leading digit: relative error >= 1 where f' != 0 (0 or the
-    wrong sign included), or a non-finite result where the reference is finite."""
-    ref, err = points["df_ref"].to_numpy(float), points["abs_err"].to_numpy(float)
-    df = points["df"].to_numpy(float)
-    checked = (points["excluded"].to_numpy() == "") & np.isfinite(ref)
-    with np.errstate(invalid="ignore"):
-        return checked & (~np.isfinite(df) | ((ref != 0) & (err >= np.abs(ref))))
+    """Points whose verdict is `wrong`: no correct leading digit (harness.study.metrics)."""
+    return points["verdict"].to_numpy() == "wrong"
 
 
 def worst_x(points: pd.DataFrame, hunted: pd.DataFrame) -> float:
