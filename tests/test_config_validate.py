@@ -207,7 +207,7 @@ def test_code_in_an_expression_is_a_config_error(rejects):
 
 
 def test_unknown_function_kind_lists_the_kinds(rejects):
-    rejects("unknown fn.kind 'weird'; choose one of: builtin, nn, expr, py", "fn.kind=weird")
+    rejects("unknown fn.kind 'weird'; choose one of: builtin, nn, torch, expr, py", "fn.kind=weird")
 
 
 # --- timing and reference ------------------------------------------------------------------------

@@ -142,7 +142,8 @@ def error_figure(points: pd.DataFrame, record: dict) -> Figure:
     err = used["abs_err"].to_numpy(dtype=float)
     finite = np.isfinite(used["df"].to_numpy(dtype=float)) & np.isfinite(err)
     positive = err[finite & (err > 0)]
-    floor = positive.min() / 10 if positive.size else 1e-20
+    # Not below the smallest subnormal: a tail grid has errors of 5e-324, and 0 is no log.
+    floor = max(positive.min() / 10, 5e-324) if positive.size else 1e-20
     shown = np.where(err > 0, err, floor)
     wrong, limited = _verdict(used, "wrong"), _verdict(used, "reference_limited")
     plain = finite & ~wrong & ~limited
