@@ -81,7 +81,6 @@ class SweepCallback(Callback):
         self.__init__()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        compose_once(GlobalHydra.instance().config_loader())
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             self._claim = claim_sweep(sweep_dir)
@@ -91,6 +90,8 @@ class SweepCallback(Callback):
         jobs = expand_jobs(config)
         total = len(jobs) if jobs is not None else None
         info = launcher_info(config.hydra, total, available_cpus())
+        compose_once(GlobalHydra.instance().config_loader(), in_process=str(
+            config.hydra.launcher.get("_target_", "")).endswith(".BasicLauncher"))
         finished = finished_index(sweep_dir)
         manifest = {
             "command": shlex.join(["python", *sys.argv]),
