@@ -311,3 +311,18 @@ def test_domain_restricts_where_the_derivative_exists():
     assert list(TORCH_OPS.get("erfinv").domain(x)) == [False, True, True, True, False]
     poles = np.array([-3.0, -2.5, 0.0, 0.5, -1e300])
     assert list(TORCH_OPS.get("lgamma").domain(poles)) == [False, True, False, True, False]
+
+
+def test_a_derivative_autograd_knows_is_zero_is_measured_not_an_error(run):
+    # abs's f'' comes back from autograd as a ZeroTensor (no storage); it is 0 everywhere
+    # off the kink, and the reference says so.
+    outcome = run("fn=torch", "fn.name=abs", "order=2", "grid.n=9", "grid.start=-2", "grid.stop=2")
+    assert outcome.record["status"] == "ok" and outcome.record["max_abs_err"] == 0.0
+    assert outcome.record["n_excluded_kink"] == 1
+
+
+def test_a_backward_torch_cannot_differentiate_is_unsupported(run):
+    outcome = run("fn=torch", "fn.name=nn.functional.hardsigmoid", "order=2", "grid.n=9")
+    assert outcome.record["status"] == "unsupported"
+    assert outcome.record["status_reason"] == (
+        "autograd: derivative for aten::hardsigmoid_backward is not implemented")

@@ -186,6 +186,18 @@ def test_a_zero_or_wrong_signed_result_where_f_prime_is_tiny_is_wrong_though_ass
         ["wrong", "wrong", "inaccurate", "accurate"]
 
 
+def test_a_correctly_rounded_underflow_is_accurate_and_a_subnormal_missed_by_ulps_is_wrong():
+    # float32's smallest subnormal is 2^-149 (1.4e-45). f' = 1e-50 rounds to 0: returning 0
+    # is its correct rounding (err 1e-50, under half a ULP). f' = 0.7 * 2^-149 rounds to
+    # 2^-149; 0 misses it by 0.7 ULP: inaccurate, not wrong. f' = 3 * 2^-149: 0 misses by
+    # 3 ULP and has no correct digit: wrong.
+    tiny = 2.0**-149
+    ref = np.array([1e-50, 0.7 * tiny, 3 * tiny])
+    assert list(verdicts(np.zeros(3), ref, np.zeros(3), np.zeros(3, bool), torch.float32)) == \
+        ["accurate", "inaccurate", "wrong"]
+    assert stats(df=np.zeros(3), ref=ref, dtype=torch.float32)["n_wrong"] == 1
+
+
 def test_at_an_exact_zero_of_f_prime_only_an_exact_zero_is_accurate_and_nothing_is_wrong():
     df, ref = np.array([0.0, 1e-300]), np.zeros(2)
     assert list(verdicts(df, ref, np.zeros(2), np.zeros(2, bool), torch.float64)) == \

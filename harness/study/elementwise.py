@@ -166,7 +166,8 @@ def overflow_threshold(dtype: torch.dtype) -> float:
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().double().cpu().numpy()
+    # force: autograd returns a ZeroTensor for a derivative it knows is 0 (abs's f'').
+    return t.detach().double().cpu().numpy(force=True)
 
 
 def higher_derivative(study: Study, x64: np.ndarray) -> Callable[[int], np.ndarray | None]:

@@ -11,8 +11,11 @@ Every checked point gets one verdict (VERDICTS), read relative to the reference:
   reference cannot tell this error from zero. Counted and left out of the ULP and relative
   statistics and of the relative pass rate (an Arb bound, <= 2^-106 relative, never is);
 - nonfinite: the method returned nan/inf where the reference is finite;
-- wrong: no correct leading digit, |err| >= |f'| (0, or the wrong sign, where f' != 0);
-- accurate: |err| <= rtol * |f'| (the dtype's rtol; at f' = 0 exactly only an exact 0);
+- wrong: no correct leading digit, |err| >= |f'| (0, or the wrong sign, where f' != 0),
+  and more than one ULP of the dtype: where f' is below the dtype's smallest subnormal,
+  0 is its correct rounding, not a wrong result;
+- accurate: |err| <= rtol * |f'| (the dtype's rtol; at f' = 0 exactly only an exact 0),
+  or within half a ULP of the dtype (a correctly rounded subnormal or underflowed f');
 - inaccurate: the rest.
 """
 from __future__ import annotations
@@ -61,9 +64,11 @@ def verdicts(df: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray, excluded: n
     df = np.asarray(df, dtype=np.float64)
     err, ref = abs_error(df, ref_hi, ref_lo), np.abs(ref_hi)
     verdict = np.full(df.shape, "inaccurate", dtype=object)
+    spacing = ulp(ref_hi, dtype)
     with np.errstate(invalid="ignore"):
-        verdict[err <= facts(dtype).rtol * ref] = "accurate"
-        verdict[(err >= ref) & (ref > 0)] = "wrong"
+        verdict[(err <= facts(dtype).rtol * ref) | ((err <= spacing / 2) & (ref > 0))] = \
+            "accurate"
+        verdict[(err >= ref) & (ref > 0) & (err > spacing)] = "wrong"
     verdict[reference_limited(err, ref_hi, uncertainty, dtype)] = "reference_limited"
     verdict[~np.isfinite(df)] = "nonfinite"
     verdict[excluded | ~np.isfinite(ref_hi)] = "excluded"
