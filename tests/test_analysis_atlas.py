@@ -13,8 +13,9 @@ import pytest
 from harness.analysis import atlas as a
 from harness.report import __main__ as report_main
 from harness.report.atlas_page import write_atlas
-from harness.report.blocks import Code, Table, render_html, render_markdown
+from harness.report.blocks import Code, Table, render_html, render_markdown, render_text
 from harness.report.run_page import write_run
+from harness.report.sweep_page import headline_table, sweep_kind
 from harness.study.flow import run_study
 from planted import planted_study
 from support import ROOT, run_sweep
@@ -85,6 +86,47 @@ def test_table_is_ops_by_dtype_and_order_worst_op_first():
     assert list(table.index) == ["bad", "good"]
     assert list(table.columns) == [("float64", 1), ("float32", 1), ("float32", 2)]
     assert table.loc["good", ("float32", 2)] == 0.7 and math.isnan(table.loc["good", ("float64", 1)])
+
+
+def test_table_has_only_what_the_method_ran_and_lists_the_ops_it_never_ran():
+    recs = [record(fn="torch.exp", method="complex_step"),
+            record(fn="torch.exp", method="complex_step", order=2, status="unsupported"),
+            record(fn="torch.erfinv", method="complex_step", status="unsupported")]
+    rows = a.atlas_rows(pd.DataFrame(recs))
+    table = a.atlas_table(rows, "complex_step")
+    assert list(table.index) == ["exp"] and list(table.columns) == [("float32", 1)]
+    assert a.not_run(rows, "complex_step") == ["erfinv"]
+
+
+def test_op_findings_keep_each_ops_worst_dtype_per_order():
+    recs = [record(fn="torch.tanh", dtype="float64", worst_ulp=9e15, n_wrong_found=3),
+            record(fn="torch.tanh", worst_ulp=1.6e7, n_wrong_found=3),
+            record(fn="torch.tanh", order=2, worst_ulp=50.0),
+            record(fn="torch.erf", worst_ulp=44.7)]
+    found = a.op_findings(a.atlas_rows(pd.DataFrame(recs)), "autograd")
+    assert list(zip(found["op"], found["dtype"], found["order"])) == [
+        ("tanh", "float64", 1), ("tanh", "float32", 2), ("erf", "float32", 1)]
+
+
+def test_another_methods_finding_is_shown_only_where_it_fails_differently_from_autograd():
+    recs = [record(fn="torch.tanh", worst_ulp=1.6e7, n_wrong_found=3),
+            record(fn="torch.tanh", method="forward_ad", worst_ulp=1.6e7, n_wrong_found=3),
+            record(fn="torch.rsqrt", worst_ulp=5.0),
+            record(fn="torch.rsqrt", method="forward_ad", worst_ulp=math.inf,
+                   value_at_worst=math.inf, worst_x=1e-30)]
+    rows = a.atlas_rows(pd.DataFrame(recs))
+    own = a.differs_from(a.op_findings(rows, "forward_ad"), rows)
+    assert list(own["op"]) == ["rsqrt"]
+
+
+def test_a_sweep_of_torch_ops_leads_its_report_and_console_with_the_autograd_table():
+    recs = pd.DataFrame([record(), record(fn="torch.tanh", worst_ulp=1.6e7, n_wrong_found=3),
+                         record(method="forward_ad")])
+    assert sweep_kind(recs, {}) == "atlas"
+    assert render_text(headline_table("atlas", recs, {})).splitlines()[:4] == [
+        "op     float32 f'", "-----  ----------", "tanh   🟥 1.6e+07", "expm1  🟩 2"]
+    mixed = pd.concat([recs, pd.DataFrame([record(fn="sin", fn_source="builtin")])])
+    assert sweep_kind(mixed, {}) == "methods"
 
 
 # --- repro lines -------------------------------------------------------------------------

@@ -82,8 +82,9 @@ def row_grade(row: pd.Series) -> str:
 
 def atlas_table(rows: pd.DataFrame, method: str = "autograd") -> pd.DataFrame:
     """ops x (dtype, order) of max_ulp for one method, the worst op first (by its worst
-    grade, then its largest error); NaN where not run."""
-    mine = rows[rows["method"] == method]
+    grade, then its largest error); NaN where not run. Only the ops and the (dtype, order)
+    columns the method ran at least once (not_run lists the ops it never ran)."""
+    mine = rows[(rows["method"] == method) & (rows["status"] == "ok")]
     if mine.empty:
         return pd.DataFrame()
     table = mine.pivot_table(index="op", columns=["dtype", "order"], values="max_ulp",
@@ -100,6 +101,14 @@ def atlas_table(rows: pd.DataFrame, method: str = "autograd") -> pd.DataFrame:
     return table.loc[ordered]
 
 
+def not_run(rows: pd.DataFrame, method: str) -> list[str]:
+    """The ops `method` has rows for but ran in no dtype and order (unsupported: no kernel,
+    no complex kernel, no derivative), sorted."""
+    mine = rows[rows["method"] == method]
+    ran = set(mine.loc[mine["status"] == "ok", "op"])
+    return sorted(set(mine["op"]) - ran)
+
+
 def findings(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows above FINDING_ULP (non-finite results included), worst grade first, then by
     max_ulp; each carries its repro and workaround."""
@@ -108,6 +117,28 @@ def findings(rows: pd.DataFrame) -> pd.DataFrame:
     found["rank"] = found["grade"].map(GRADES.index)
     return found.sort_values(["rank", "max_ulp"], ascending=False, kind="stable") \
         .drop(columns="rank").reset_index(drop=True)
+
+
+def op_findings(rows: pd.DataFrame, method: str) -> pd.DataFrame:
+    """`method`'s findings, one per op and order (its worst dtype), worst first."""
+    found = findings(rows[rows["method"] == method])
+    return found.drop_duplicates(["op", "order"], keep="first").reset_index(drop=True)
+
+
+def differs_from(found: pd.DataFrame, rows: pd.DataFrame, method: str = "autograd") -> pd.DataFrame:
+    """The findings whose op, dtype and order `method` does not fail the same way (the same
+    worst x and value there): another method's own failures, not autograd's repeated."""
+    theirs = rows[rows["method"] == method].set_index(["op", "dtype", "order"])
+    keys = list(zip(found["op"], found["dtype"], found["order"]))
+    same = [k in theirs.index and _same_failure(theirs.loc[k], f)
+            for k, (_, f) in zip(keys, found.iterrows())]
+    return found[~np.array(same, dtype=bool)].reset_index(drop=True)
+
+
+def _same_failure(theirs: pd.Series, mine: pd.Series) -> bool:
+    return theirs["status"] == "ok" and theirs["worst_x"] == mine["worst_x"] and (
+        theirs["value_at_worst"] == mine["value_at_worst"]
+        or (np.isnan(theirs["value_at_worst"]) and np.isnan(mine["value_at_worst"])))
 
 
 def workaround(row: pd.Series) -> str:

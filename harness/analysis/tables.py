@@ -106,6 +106,10 @@ def pivot(ok: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     keys = row_keys(ok)
     table = ok.pivot_table(index=keys, columns="variant", values=metrics, aggfunc="first",
                            dropna=False, sort=False)
+    # dropna=False keeps a metric that is NaN everywhere, but also makes every combination
+    # of the keys' values a row: an atlas's grid sizes differ per op and dtype (1.7 MB of
+    # empty rows); keep the combinations that ran.
+    table = table[table.index.isin(ok.set_index(keys).index)]
     table = table.swaplevel(0, 1, axis=1)
     columns = [(v, m) for v in _variant_order(ok) for m in metrics if (v, m) in table.columns]
     return table.reindex(columns=pd.MultiIndex.from_tuples(columns, names=["variant", "metric"]))

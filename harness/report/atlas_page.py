@@ -17,7 +17,7 @@ from harness.results import RECORDS, write_table
 
 ATLAS = "atlas"
 # Findings shown with their repro on the page (all of them are in atlas.csv).
-SHOWN_FINDINGS = 60
+SHOWN_FINDINGS = 80
 # Per grade: the cell's background in HTML and its mark in markdown.
 GRADE_STYLE = {
     a.GRADES[0]: ("#c8e6c9", "🟩"), a.GRADES[1]: ("#e6f4c8", "🟩"),
@@ -44,8 +44,11 @@ def table_block(rows: pd.DataFrame, method: str) -> Table | None:
              for _, r in rows[rows["method"] == method].iterrows()}
     header = ("op",) + tuple(f"{d} {ORDER_MARK[o]}" for d, o in table.columns)
     cells = [[_cell(keyed.get((op, d, o))) for d, o in table.columns] for op in table.index]
+    skipped = a.not_run(rows, method)
+    note = legend() + (f" Not run by {method} in any dtype (reasons in `{ATLAS}.csv`): "
+                       f"{', '.join(skipped)}." if skipped else "")
     return Table(header, tuple((op,) + tuple(t for t, _ in row) for op, row in zip(table.index, cells)),
-                 legend(), colors=tuple(("",) + tuple(c for _, c in row) for row in cells))
+                 note, colors=tuple(("",) + tuple(c for _, c in row) for row in cells))
 
 
 def legend() -> str:
@@ -78,6 +81,7 @@ def finding_blocks(found: pd.DataFrame) -> list[Block]:
 
 def overview(rows: pd.DataFrame, manifest: dict, elapsed: float) -> list[Block]:
     ok = rows["status"] == "ok"
+    found = a.findings(rows)
     items = [f"{rows['op'].nunique()} ops × {rows['dtype'].nunique()} dtypes × "
              f"{rows['order'].nunique()} orders × {rows['method'].nunique()} methods: "
              f"{len(rows)} rows, {int(ok.sum())} measured, {int((~ok).sum())} not run "
@@ -89,6 +93,8 @@ def overview(rows: pd.DataFrame, manifest: dict, elapsed: float) -> list[Block]:
         items.append(f"wall-clock time: {elapsed / 60:.1f} min"
                      + (f" with the {launcher} launcher" if launcher else "")
                      + f", {elapsed / max(rows['op'].nunique(), 1):.1f} s per op")
+    items.append(f"{len(found)} findings above {a.FINDING_ULP:g} ULP in "
+                 f"{found['op'].nunique()} ops; autograd: {int((found['method'] == 'autograd').sum())}")
     if ok.any():
         items.append(f"points checked per row: median {fmt(rows.loc[ok, 'n_checked'].median())}; "
                      f"hunt: median {fmt(rows.loc[ok, 'n_hunt'].median())} more points")
@@ -107,11 +113,43 @@ def atlas_blocks(rows: pd.DataFrame, title: str, manifest: dict, elapsed: float)
         block = table_block(rows, method)
         if block is not None:
             blocks += [Heading(f"Largest error found: {method}"), block]
+    blocks += [Heading("Findings: torch's derivatives (autograd), one per op and order"),
+               Text("Each op's worst dtype for f' and for f'', worst first; every finding (each "
+                    f"op, dtype and order above {a.FINDING_ULP:g} ULP) is a row of `{ATLAS}.csv` with its "
+                    "repro. Each repro prints the method's value at the worst x and the true "
+                    "value; run as printed it gives the numbers above."),
+               *finding_blocks(a.op_findings(rows, "autograd"))]
+    for method in [m for m in a.CROSS[1:] if m in set(rows["method"])]:
+        own = a.differs_from(a.op_findings(rows, method), rows)
+        if len(own):
+            blocks += [Heading(f"Findings: {method}, where it does not fail as autograd does"),
+                       *finding_blocks(own)]
+    return blocks
+
+
+def atlas_headline(records: pd.DataFrame) -> Table | None:
+    """The atlas's table of autograd's largest errors, worst op first (the console's and the
+    sweep report's headline for a sweep of torch ops); None without autograd rows."""
+    rows = a.atlas_rows(records)
+    return table_block(rows, "autograd") if not rows.empty else None
+
+
+def atlas_pointer(records: pd.DataFrame) -> list[Block]:
+    """For the sweep report: where the atlas is, what it holds, and its autograd table."""
+    rows = a.atlas_rows(records)
+    if rows.empty:
+        return []
     found = a.findings(rows)
-    blocks += [Heading(f"Findings ({len(found)}), worst first"),
-               Text("Each repro prints the method's value at the worst x and the true value; "
-                    "run as printed it gives the numbers above.")]
-    return blocks + finding_blocks(found)
+    blocks: list[Block] = [
+        Heading("The derivative atlas"),
+        Text(f"`{ATLAS}.md` and `{ATLAS}.html` in this folder: {rows['op'].nunique()} torch ops, "
+             f"the largest error found per op x dtype x order x method, and {len(found)} "
+             f"findings above {a.FINDING_ULP:g} ULP, each with a repro and the methods right "
+             f"there; every row in `{ATLAS}.csv`.")]
+    table = table_block(rows, "autograd")
+    if table is not None:
+        blocks += [Heading("Largest error found: autograd", 3), table]
+    return blocks
 
 
 def finished_times(folder: Path) -> pd.Series:

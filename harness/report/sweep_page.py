@@ -13,7 +13,7 @@ from harness.analysis import stepsize as s
 from harness.analysis import tables as t
 from harness.analysis.networks import consistency_table
 from harness.atomic import atomic_write, atomic_write_bytes, atomic_write_text
-from harness.report.atlas_page import write_atlas
+from harness.report.atlas_page import atlas_headline, atlas_pointer, write_atlas
 from harness.report.blocks import (Block, Bullets, Fold, Heading, Image, Link, Table, Text,
                                    _flat, _walk, frame_block, png_bytes, render_html,
                                    render_markdown)
@@ -352,30 +352,41 @@ def triage_section(records: pd.DataFrame, folder: Path, tables: dict) -> list[Bl
                                "of these, a likely bug")]
 
 
+def atlas_section(records: pd.DataFrame, folder: Path, tables: dict) -> list[Block]:
+    """Torch ops: where their atlas is, and its table of torch's own derivatives."""
+    return atlas_pointer(records)
+
+
 # The sections of a report, each (records, folder, tables) -> blocks, filling `tables`.
 SECTIONS = {"accuracy": accuracy_section, "stepsize": stepsize_section,
             "throughput": throughput_section, "frontier": frontier_section,
-            "scaling": scaling_section, "networks": network_section, "triage": triage_section}
+            "scaling": scaling_section, "networks": network_section, "triage": triage_section,
+            "atlas": atlas_section}
 # What a sweep is for decides what its report leads with: a step-size sweep opens with its
 # V plots and optimal h, a scaling sweep with throughput against n. "findings" is the
 # section in words (What the data show).
 LEADS = {
     "methods": ("findings", "accuracy", "throughput", "frontier", "scaling", "stepsize",
-                "networks", "triage"),
+                "networks", "triage", "atlas"),
     "stepsize": ("stepsize", "findings", "accuracy", "throughput", "frontier", "scaling",
-                 "networks", "triage"),
+                 "networks", "triage", "atlas"),
     "scaling": ("scaling", "findings", "throughput", "frontier", "accuracy", "stepsize",
-                "networks", "triage"),
+                "networks", "triage", "atlas"),
     "networks": ("networks", "findings", "accuracy", "throughput", "frontier", "scaling",
-                 "stepsize", "triage"),
+                 "stepsize", "triage", "atlas"),
+    "atlas": ("atlas", "findings", "triage", "accuracy", "throughput", "frontier", "scaling",
+              "stepsize", "networks"),
 }
 
 
 def sweep_kind(records: pd.DataFrame, tables: dict) -> str:
-    """stepsize | scaling | networks | methods: what most of the sweep's runs are for."""
+    """stepsize | scaling | networks | atlas | methods: what most of the sweep's runs are for
+    (atlas: every run is a torch op, fn=torch)."""
     ok = t.successful(records)
     if ok.empty:
         return "methods"
+    if "fn_source" in ok.columns and (ok["fn_source"] == "torch").all():
+        return "atlas"
     if "stepsize" in tables and len(s.stepsize_rows(records)) >= len(ok) / 2:
         return "stepsize"
     if len(t.scaling_rows(records)) >= max(1, len(ok) / 2):
@@ -387,12 +398,14 @@ def sweep_kind(records: pd.DataFrame, tables: dict) -> str:
 
 def headline_table(kind: str, records: pd.DataFrame, tables: dict) -> Optional[Table]:
     """The table the report leads with, as the console shows it when a sweep ends: the
-    optimal h, the networks' checks, the accuracy matrix when it fits across, else each
-    configuration's headline numbers."""
+    optimal h, the networks' checks, the atlas's table of autograd's largest errors, the
+    accuracy matrix when it fits across, else each configuration's headline numbers."""
     if kind == "stepsize":
         return stepsize_block(tables["stepsize"])
     if kind == "networks":
         return frame_block(tables["network_consistency"])
+    if kind == "atlas":
+        return atlas_headline(records)
     if kind == "methods" and "accuracy" in tables:
         blocks = accuracy_blocks(tables["accuracy"])
         if len(blocks) == 1:
