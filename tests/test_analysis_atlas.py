@@ -15,6 +15,7 @@ from harness.analysis import atlas as a
 from harness.report import __main__ as report_main
 from harness.report.atlas_page import write_atlas
 from harness.report.blocks import Code, Table, render_html, render_markdown, render_text
+from harness.report.format import fmt
 from harness.report.run_page import write_run
 from harness.report.sweep_page import headline_table, sweep_kind
 from harness.study.flow import run_study
@@ -212,7 +213,9 @@ def test_atlas_page_lists_each_finding_with_its_repro_and_workaround(planted_fol
     rows = pd.read_csv(planted_folder / "atlas.csv", keep_default_na=False)
     expm1 = rows[rows["op"] == "planted.unstable_expm1"].iloc[0]
     assert f"At x = {float(expm1['worst_x'])!r}: autograd gives 0.0" in md
-    assert "Right there: complex_step (" in md
+    assert (f"Right there: complex_step ({float(expm1['ulp_at_worst_complex_step']):.2g} ULP) "
+            f"(forward_ad not run, complex_step {fmt(float(expm1['ulp_at_worst_complex_step']))} "
+            f"ULP).") in md  # forward_ad: the planted op's autograd.Function has no jvp
     assert f"```python\n{expm1['repro']}\n```" in md
     assert "`torch.planted.right_sin`" not in md  # no finding: not listed
     html = (planted_folder / "atlas.html").read_text(encoding="utf-8")
