@@ -1,12 +1,14 @@
 """The README's Python section runs as written: its code block is saved as a script and
 run in an empty working directory (where its results/ lands). Slow: a study and a sweep
-of eight jobs, timed briefly."""
+of eight jobs, timed briefly. The atlas section's quoted findings reproduce as printed."""
 from __future__ import annotations
 
 import contextlib
 import io
 import re
 import runpy
+import subprocess
+import sys
 
 import pytest
 
@@ -41,3 +43,17 @@ def test_the_readme_python_section_runs_and_writes_only_where_asked(tmp_path, mo
     assert sorted(p.name for p in work.iterdir()) == ["results"]
     assert sorted(p.name for p in (work / "results").iterdir()) == ["sweeps"]
     assert (work / "results" / "sweeps" / "notebook" / "report.html").is_file()
+
+
+def test_the_readme_atlas_findings_reproduce_as_printed():
+    """Each finding quoted in the atlas section: its repro, run as printed, prints the value
+    and the true value its 'At x = ...' line states (the torch this suite runs on)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    body = text.split("\n## The derivative atlas", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"At x = \S+: autograd gives (\S+), the true value is (\S+?)\. .*?"
+                       r"```python\n(.*?)```", body, re.S)
+    assert len(found) == 3
+    for value, true, code in found:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, timeout=120).stdout.split()
+        assert out == [value, "true:", true]
