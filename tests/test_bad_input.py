@@ -32,7 +32,7 @@ CORPUS = [
      "unknown fn 'bogus'; choose one of: abs, cos, cube, discriminator, elu, erf, exp, expr, "
      "gelu, gelu_tanh, hardshrink, hardsigmoid, hardswish, hardtanh, leaky_relu, log, "
      "logsigmoid, mish, nn, py, relu, relu6, selu, sigmoid, silu, sin, sinc, softplus, "
-     "softshrink, softsign, sqrt, tan, tanh, tanhshrink, tutorial_mlp"),
+     "softshrink, softsign, sqrt, tan, tanh, tanhshrink, torch, tutorial_mlp"),
     ("method_autgrad", ["method=autgrad"],
      "unknown method 'autgrad' (did you mean 'autograd'?); choose one of: autograd, backward, "),
     ("method_in_sweep", ["-m", "method=autograd,finitte"],
@@ -44,19 +44,19 @@ CORPUS = [
     ("dtype_int", ["dtype=int32"], "unknown dtype 'int32'"),
     ("device_tpu", ["device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda"),
     ("sweep_preset", ["-m", "+sweep=nope"],
-     "unknown sweep 'nope'; choose one of: methods, scaling, stepsize"),
+     "unknown sweep 'nope'; choose one of: atlas, methods, scaling, stepsize"),
     ("sweep_without_plus", ["-m", "sweep=methods"],
-     "a sweep preset is added with a plus: +sweep=... (one of: methods, scaling, stepsize)"),
+     "a sweep preset is added with a plus: +sweep=... (one of: atlas, methods, scaling, stepsize)"),
     ("launcher", ["-m", "hydra/launcher=nope"],
      "unknown hydra/launcher 'nope'; choose one of: basic, joblib, slurm, submitit_local, "
      "submitit_slurm"),
     # --- keys the config does not have (Hydra's own errors list none)
     ("grid_nn", ["grid.nn=5"],
-     "unknown key 'grid.nn' (did you mean 'grid.n'?); the keys of grid are: start, stop, "
-     "step, n"),
+     "unknown key 'grid.nn' (did you mean 'grid.n'?); the keys of grid are: kind, start, "
+     "stop, step, n, per_binade, subnormals, seed"),
     ("methd", ["methd=finite"],
      "unknown key 'methd' (did you mean 'method'?); the keys are: fn, method, dtype, device, "
-     "grid, timing, reference, order, out_root, seed, time_limit_s"),
+     "grid, timing, reference, hunt, order, out_root, seed, time_limit_s, figures"),
     ("fn_nam", ["fn.nam=GELU"], "unknown key 'fn.nam' (did you mean 'fn.name'?); the keys of fn "
                                 "are: kind, name, expr, target, derivative, v, train, max_points, "
                                 "label"),

@@ -320,9 +320,3 @@ def test_a_derivative_autograd_knows_is_zero_is_measured_not_an_error(run):
     assert outcome.record["status"] == "ok" and outcome.record["max_abs_err"] == 0.0
     assert outcome.record["n_excluded_kink"] == 1
 
-
-def test_a_backward_torch_cannot_differentiate_is_unsupported(run):
-    outcome = run("fn=torch", "fn.name=nn.functional.hardsigmoid", "order=2", "grid.n=9")
-    assert outcome.record["status"] == "unsupported"
-    assert outcome.record["status_reason"] == (
-        "autograd: derivative for aten::hardsigmoid_backward is not implemented")

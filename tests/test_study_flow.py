@@ -65,8 +65,6 @@ def test_points_table_has_one_row_per_checked_point_with_values_errors_and_reaso
     ("\"erf_vml_cpu\" not implemented for 'ComplexDouble'\nmore",
      "\"erf_vml_cpu\" not implemented for 'ComplexDouble'"),
     ("Float8 does not support this", "Float8 does not support this"),
-    ("derivative for aten::hardsigmoid_backward is not implemented",
-     "derivative for aten::hardsigmoid_backward is not implemented"),
     ("index 3 is out of bounds", None),
 ])
 def test_only_torchs_no_kernel_errors_count_as_unsupported(message, reason):
