@@ -219,7 +219,7 @@ def test_a_study_past_its_time_limit_is_recorded_as_timeout_as_on_the_command_li
                            "float64, float32, float16, "
                            "bfloat16"),
     (dict(grid=dict(nn=3)), "unknown key 'grid.nn' (did you mean 'grid.n'?); the keys of "
-                            "grid are: start, stop, step, n"),
+                            "grid are: kind, start, stop, step, n, per_binade, subnormals, seed"),
     (dict(grid=dict(n="many")), "grid.n must be an integer or null, got 'many'"),
     (dict(grid=dict(n=0)), "grid.n must be >= 1, got 0"),
     (dict(method="finite", params=dict(hh=1)), "method finite takes no parameter 'hh' (did "

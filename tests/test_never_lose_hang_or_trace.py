@@ -364,10 +364,10 @@ def test_item_10_null_bytes_surrogates_and_other_characters_are_refused_where_th
 
 @pytest.mark.parametrize("args, line", [
     (["grid.nn=5"], "unknown key 'grid.nn' (did you mean 'grid.n'?); the keys of grid are: "
-                    "start, stop, step, n"),
+                    "kind, start, stop, step, n, per_binade, subnormals, seed"),
     (["methd=finite"], "unknown key 'methd' (did you mean 'method'?); the keys are: fn, method, "
-                       "dtype, device, grid, timing, reference, order, out_root, seed, "
-                       "time_limit_s"),
+                       "dtype, device, grid, timing, reference, hunt, order, out_root, seed, "
+                       "time_limit_s, figures"),
     (["method=finite", "method.h=abc"], "method.h must be a number or null, got 'abc'"),
     (["method=autograd", "method.h=1e-7"], "method autograd takes no parameter 'h'; it takes: "
                                            "none"),
