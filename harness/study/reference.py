@@ -158,6 +158,10 @@ def cache_key(engine: str, expr: sp.Expr, x: np.ndarray, settings: str, n: int =
     return digest.hexdigest()[:32]
 
 
+# Cache folders already said to be unwritable in this process.
+_UNWRITABLE: set[str] = set()
+
+
 def cached(key: str, cache_dir: Path | None,
            compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], bool]:
     """compute()'s arrays, read from / written to `cache_dir` when given. Returns (arrays,
@@ -175,8 +179,11 @@ def cached(key: str, cache_dir: Path | None,
         try:
             atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
         except OSError as err:
-            warnings.warn(f"reference.cache_dir {cache_dir} cannot be written "
-                          f"({err.strerror or err}); the reference was computed but not cached")
+            if str(cache_dir) not in _UNWRITABLE:  # once: the hunt asks for many references
+                _UNWRITABLE.add(str(cache_dir))
+                warnings.warn(f"reference.cache_dir {cache_dir} cannot be written "
+                              f"({err.strerror or err}); the reference was computed but not "
+                              f"cached")
     return arrays, False
 
 
