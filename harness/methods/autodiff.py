@@ -2,6 +2,7 @@
 mode, torch.func, and torch.compile."""
 from __future__ import annotations
 
+import warnings
 from functools import reduce
 
 import torch
@@ -70,7 +71,12 @@ def forward_ad(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
         return torch.func.jvp(f, (z,), (ones_like(z),))[1]
 
     derivative = first if n == 1 else (lambda z: torch.func.jvp(first, (z,), (ones_like(z),))[1])
-    return derivative(x.detach())
+    # jvp's first use loads torch's decompositions through torch.jit.script, which warns
+    # that torch.jit.script is deprecated: torch's internals, nothing a user can act on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated",
+                                category=DeprecationWarning)
+        return derivative(x.detach())
 
 
 def vmap_grad(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
