@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import runpy
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,26 @@ from harness.study.settings import ReferenceConf, TimingConf
 from harness.study.spec import NetworkSubject, Study
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Runs code strings one after another in a fresh Python, each in its own namespace, and
+# gives back what each printed: repro lines "run as printed", with one import of torch.
+_RUN_EACH = """
+import contextlib, io, json, sys
+printed = []
+for code in json.load(sys.stdin):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<repro>", "exec"), {"__name__": "__main__"})
+    printed.append(out.getvalue())
+json.dump(printed, sys.stdout)
+"""
+
+
+def run_as_printed(codes: list[str]) -> list[list[str]]:
+    """The words each code string prints, run in order in one fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", _RUN_EACH], input=json.dumps(codes),
+                          capture_output=True, text=True, check=True, cwd=ROOT, timeout=300)
+    return [printed.split() for printed in json.loads(done.stdout)]
 CPU = torch.device("cpu")
 NO_TIMING = TimingConf(enabled=False)
 # The in-process sweep that the multirun, analysis and report tests read (12 jobs; see

@@ -3,8 +3,6 @@ its page (harness.report.atlas_page); planted ops ranked; real repro lines run a
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,7 @@ from harness.report.sweep_page import headline_table, sweep_kind
 from harness.study.flow import run_study
 from harness.study.metrics import ulp
 from planted import planted_study
-from support import ROOT, run_sweep
+from support import run_as_printed, run_sweep
 
 
 def record(**fields) -> dict:
@@ -242,13 +240,6 @@ def test_atlas_sweep_has_a_row_per_op_dtype_order_method(small_atlas):
     assert "atlas.md: " in printed and (folder / "atlas.html").exists()
 
 
-def run_repro(code: str) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT, timeout=120).stdout.split()
-    assert out[1] == "true:"
-    return float(out[0]), float(out[2])
-
-
 @pytest.mark.slow
 def test_every_repro_line_run_as_printed_gives_the_tables_values(small_atlas):
     folder, _ = small_atlas
@@ -256,8 +247,9 @@ def test_every_repro_line_run_as_printed_gives_the_tables_values(small_atlas):
     md = (folder / "atlas.md").read_text(encoding="utf-8")
     with_repro = rows[rows["repro"] != ""]
     assert len(with_repro) >= 6
-    for _, row in with_repro.iterrows():
-        value, true = run_repro(row["repro"])
+    for (_, row), printed in zip(with_repro.iterrows(), run_as_printed(list(with_repro["repro"]))):
+        assert printed[1] == "true:"
+        value, true = float(printed[0]), float(printed[2])
         assert value == float(row["value_at_worst"]) or (np.isnan(value) and
                                                           np.isnan(float(row["value_at_worst"])))
         assert true == float(row["reference_at_worst"])
