@@ -44,8 +44,11 @@ def ulp(values: np.ndarray, dtype: torch.dtype) -> np.ndarray:
 
 
 def abs_error(df: np.ndarray, ref_hi: np.ndarray, ref_lo: np.ndarray) -> np.ndarray:
-    """|df - (hi + lo)|; df - hi is exact when the two are close, which is when it matters."""
-    return np.abs((np.asarray(df, dtype=np.float64) - ref_hi) - ref_lo)
+    """|df - (hi + lo)|; df - hi is exact when the two are close, which is when it matters.
+    inf - inf (a non-finite result where the reference overflows too) is nan, quietly: the
+    verdicts say what such a point is."""
+    with np.errstate(invalid="ignore"):
+        return np.abs((np.asarray(df, dtype=np.float64) - ref_hi) - ref_lo)
 
 
 def reference_limited(abs_err: np.ndarray, ref_hi: np.ndarray,
