@@ -28,18 +28,17 @@ import re
 import sys
 import time
 import traceback
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, ContextManager, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, ContextManager, Mapping, Optional, Sequence, Union
 
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.claims import Claim
 from harness.config.overrides import check_override
 from harness.config.schema import DEVICES
 from harness.config.store import compose_config, order_suffix
@@ -56,8 +55,8 @@ from harness.registry import choice_error
 from harness.report.format import failure_line, headline, summary_line
 from harness.report.run_page import run_figures, write_run
 from harness.report.sweep_page import EMBED_RUNS, write_sweep_report
-from harness.results import (discard_unfinished, is_complete, job_key, load_points, load_record,
-                             load_records, read_records, refuse_occupied, write_manifest)
+from harness.results import (claimed_run, is_complete, job_key, load_points, load_record,
+                             load_records, read_records, write_manifest)
 from harness.study.flow import Outcome, make_spec, run_study
 from harness.study.record import OK, failure
 from harness.study.spec import Study
@@ -387,33 +386,14 @@ def study(fn: FnLike = "sin", method: str = "autograd", dtype: str = "float64", 
         grid=grid, params=params, timing=timing, reference=reference, seed=seed, name=name,
         derivative=derivative, writes=out is not None, time_limit_s=time_limit_s))
     folder = None if out is None else Path(out)
-    with _claimed_run(folder):
+    # `out`, held as run.py holds its run folder; a run that raises leaves nothing there.
+    with nullcontext() if folder is None else claimed_run(folder, "out"):
         record, points = _limited_run(job, folder or Path("."), _quiet if quiet else _print)
         record = {**record, **_context(job, -1)}
         config_yaml = OmegaConf.to_yaml(job.config, resolve=True)
         if folder is not None:
             write_run(folder, record, points, config_yaml)
     return RunResult(Record.from_row(record), points, folder, config_yaml)
-
-
-@contextmanager
-def _claimed_run(folder: Optional[Path]) -> Iterator[None]:
-    """`out`, held for this process alone while the run writes it, as run.py holds its run
-    folder: FolderError (the command line's line) when it holds a finished run or a sweep,
-    another process holds it, or it cannot be written; a run that raises leaves nothing."""
-    if folder is None:
-        yield
-        return
-    refuse_occupied(folder, "out")
-    with Claim(folder) as claim:
-        refuse_occupied(folder, "out")  # again, now that no one else can be writing it
-        claim.remove_temp_files()
-        before = {p.name for p in folder.iterdir()}
-        try:
-            yield
-        except BaseException:
-            discard_unfinished(folder, keep=before)
-            raise
 
 
 def _limited_run(job: _Job, run_dir: Path, log) -> tuple[dict, pd.DataFrame]:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 import shlex
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pandas as pd
 import pyarrow
 
 from harness.atomic import atomic_write, atomic_write_text, temp_files
-from harness.claims import LOCK
+from harness.claims import LOCK, Claim
 from harness.errors import FolderError
 
 RECORDS = "records"
@@ -225,6 +226,25 @@ def holds_sweep(folder: Path) -> bool:
     folder = Path(folder)
     return (folder / MANIFEST).exists() or (folder / f"{SUMMARY}.parquet").exists() or \
         any(folder.glob(f"*/{RECORDS}.parquet"))
+
+
+@contextmanager
+def claimed_run(run_dir: Path, knob: str,
+                discard_on: tuple[type[BaseException], ...] = (BaseException,)) -> Iterator[None]:
+    """`run_dir`, held by this process alone while a run writes it: FolderError (naming
+    `knob`) when it holds a finished run or a sweep, another process holds it, or it cannot
+    be written, and then it is left exactly as it was. If the run stops with one of
+    `discard_on`, what it wrote there is removed again."""
+    refuse_occupied(run_dir, knob)
+    with Claim(run_dir) as claim:
+        refuse_occupied(run_dir, knob)  # again, now that no one else can be writing it
+        claim.remove_temp_files()
+        before = {p.name for p in run_dir.iterdir()}
+        try:
+            yield
+        except discard_on:
+            discard_unfinished(run_dir, keep=before)
+            raise
 
 
 def refuse_occupied(run_dir: Path, knob: str) -> None:

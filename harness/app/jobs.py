@@ -16,10 +16,9 @@ import os
 import sys
 import time
 import traceback
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -37,8 +36,8 @@ from harness.multirun.launchers import SINGLE_RUN, LauncherInfo, available_cpus,
 from harness.networks.presets import NETWORKS
 from harness.report.format import headline, summary_line
 from harness.report.run_page import write_run
-from harness.results import (TRACEBACK, discard_unfinished, is_damaged, load_record,
-                             overrides_text, refuse_occupied, write_traceback)
+from harness.results import (TRACEBACK, claimed_run, discard_unfinished, is_damaged, load_record,
+                             overrides_text, write_traceback)
 from harness.study.flow import Outcome, run_study
 from harness.study.grid import grid_size
 from harness.study.record import OK, failure, identity_columns
@@ -78,26 +77,11 @@ def context_columns(cfg: DictConfig, overrides: list[str], launcher: LauncherInf
             "method_params": json.dumps(method_params(cfg))}
 
 
-@contextmanager
-def _claimed_run(run_dir: Path) -> Iterator[None]:
-    """The run folder, claimed and checked (a refusal leaves it exactly as it was); if the
-    run then stops without a record, what it wrote there is removed again."""
-    refuse_occupied(run_dir, "hydra.run.dir")
-    with Claim(run_dir) as claim:
-        refuse_occupied(run_dir, "hydra.run.dir")  # again, now that no one else can be writing it
-        claim.remove_temp_files()
-        before = {p.name for p in run_dir.iterdir()}
-        try:
-            yield
-        except (DydxError, KeyboardInterrupt):
-            discard_unfinished(run_dir, keep=before)
-            raise
-
-
 def single_run(cfg: DictConfig, hydra_cfg: DictConfig) -> dict:
     """Validate, claim the folder, run, store, summarize; exit with the record's status."""
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    with _claimed_run(run_dir):
+    # A bug keeps what it wrote (its traceback is recorded there); a refusal or Ctrl-C not.
+    with claimed_run(run_dir, "hydra.run.dir", discard_on=(DydxError, KeyboardInterrupt)):
         record = _single_run(cfg, hydra_cfg, run_dir)
     print(summary_line(record))
     print(f"results: {run_dir}")
