@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.dtypes import DTYPES
-from harness.functions.nodes import X_SYMBOL
+from harness.functions.nodes import x_symbol
 from harness.functions.catalog import FUNCTIONS, NN_ACTIVATIONS
 from harness.functions.torch_ops import NOT_STUDIED, TORCH_OPS
 from harness.methods import METHODS
@@ -54,7 +54,7 @@ def torch_ops_table() -> str:
             "|---|---|---|---|---|"]
     for name in TORCH_OPS.names():
         prim = TORCH_OPS.get(name)
-        cells = (f"`{prim.sympy_fn(X_SYMBOL)}`", _primitive_points(prim) or "everywhere",
+        cells = (f"`{prim.sympy_fn(x_symbol())}`", _primitive_points(prim) or "everywhere",
                  "Arb (certified)" if prim.arb is not None else "mpmath",
                  "yes" if prim.analytic else "no")
         # A literal | (|x| < 1, a | b) would end the markdown cell.

@@ -13,7 +13,7 @@ import torch
 
 from harness.functions.catalog import (FUNCTIONS, NN_ACTIVATIONS, NN_SYMBOLIC, nn_function,
                                       resolve_function)
-from harness.functions.nodes import X_SYMBOL
+from harness.functions.nodes import x_symbol
 from support import FUNCTION_NAMES, NN_ACTIVATION_NAMES
 
 # Away from every kink of every builtin (0, +-0.5, +-1, +-3, 6) and from tan's poles.
@@ -22,7 +22,7 @@ POINTS = np.array([-2.7, -1.3, -0.7, -0.2, 0.3, 0.8, 1.3, 2.6, 4.1])
 
 def sympy_values(expr: sp.Expr, xs: np.ndarray) -> np.ndarray:
     """The symbolic form at xs, evaluated at 30 digits with mpmath and rounded once."""
-    fn = sp.lambdify([X_SYMBOL], expr, modules="mpmath")
+    fn = sp.lambdify([x_symbol()], expr, modules="mpmath")
     with mpmath.workdps(30):
         return np.array([float(fn(mpmath.mpf(float(v)))) for v in xs])
 
@@ -50,7 +50,7 @@ def test_builtin_names_are_the_primitives_plus_cube():
 
 def test_cube_is_x_cubed():
     function = FUNCTIONS.get("cube")
-    assert function.symbolic() == X_SYMBOL**3
+    assert function.symbolic() == x_symbol()**3
     np.testing.assert_array_equal(torch_values(function, np.array([-2.0, 0.5, 3.0])),
                                   [-8.0, 0.125, 27.0])
 
@@ -186,7 +186,7 @@ def test_unknown_kind_lists_the_kinds():
 def test_expression_function_is_named_by_its_stripped_text():
     function = resolve_function("expr", expr="  x**2*sin(x) ")
     assert (function.name, function.source) == ("x**2*sin(x)", "expr")
-    assert function.symbolic() == X_SYMBOL**2 * sp.sin(X_SYMBOL)
+    assert function.symbolic() == x_symbol()**2 * sp.sin(x_symbol())
 
 
 def test_missing_expression_gives_the_empty_expression_message():

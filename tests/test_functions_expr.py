@@ -10,10 +10,10 @@ import sympy as sp
 import torch
 
 from harness.functions.expr import MAX_LENGTH, ExpressionError, parse_expression
-from harness.functions.nodes import X_SYMBOL
+from harness.functions.nodes import x_symbol
 from support import EXPRESSION_WORDS
 
-x = X_SYMBOL
+x = x_symbol()
 XS = torch.tensor([-2.5, -0.75, 0.5, 1.25, 3.0], dtype=torch.float64)
 # The tail every whitelist rejection ends with: the grammar and every primitive.
 ALLOWED = EXPRESSION_WORDS
@@ -184,7 +184,7 @@ def test_rejection_is_an_expression_error_and_a_value_error():
 def test_integer_literals_in_any_base_are_exact_integers():
     # 0x10, 0o20 and 0b10000 are Python's spellings of 16: exact in the reference too.
     for text in ("0x10*x", "0o20*x", "0b10000*x"):
-        assert parse_expression(text).sympy() == 16 * X_SYMBOL
+        assert parse_expression(text).sympy() == 16 * x_symbol()
 
 
 def test_column_counts_leading_whitespace_of_the_quoted_text():

@@ -1,7 +1,7 @@
 """The house's layers, read from the source: imports run one way down, with no cycle.
 
 Layer order (bottom to top), the same as README.md's "How the code is laid out":
-registries, dtype facts, errors, atomic writes, time limits -> folder claims, functions,
+registries, dtype facts, errors, atomic writes, time limits, lazy modules -> folder claims, functions,
 methods -> networks -> the study flow -> config, results on disk -> analysis -> report ->
 sweep mechanics -> the app behind run.py, the Python API (api) and the comparison of
 stored results (compare), which know nothing of each other (the harness package itself
@@ -20,7 +20,7 @@ import pytest
 HARNESS = Path(__file__).resolve().parent.parent / "harness"
 
 LAYERS = {
-    "registry": 0, "dtypes": 0, "atomic": 0, "errors": 0, "timelimit": 0,
+    "registry": 0, "dtypes": 0, "atomic": 0, "errors": 0, "timelimit": 0, "lazy": 0,
     "claims": 1, "functions": 1, "methods": 1,
     "networks": 2,
     "study": 3,

@@ -30,7 +30,7 @@ import torch
 from harness.config.validate import validate
 from harness.functions.catalog import FUNCTIONS
 from harness.methods import METHODS
-from harness.functions.nodes import X_SYMBOL
+from harness.functions.nodes import x_symbol
 from harness.study.flow import run_study
 
 N = 81
@@ -110,7 +110,7 @@ def derivative(fn: str, k: int):
     is 0/0 (sinc at 0) it takes the larger value 1e-6 * max(1, |x|) to either side."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g = sp.lambdify([X_SYMBOL], sp.diff(FUNCTIONS.get(fn).symbolic(), X_SYMBOL, k),
+        g = sp.lambdify([x_symbol()], sp.diff(FUNCTIONS.get(fn).symbolic(), x_symbol(), k),
                         modules=["numpy", "scipy"])
 
     def raw(x: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.methods.base import roundoff_factor, truncation_terms, weights
+from harness.methods.base import fornberg, roundoff_factor, truncation_terms, weights
 from harness.methods.differences import (SCHEMES, check_finite, check_stencil, default_step,
                                          describe_finite, finite, finite_reach)
 
@@ -156,6 +156,18 @@ def test_unknown_stencil_accuracy_lists_the_accuracies():
 
 
 # --- stencil weights and their error model (methods.base) -------------------------------------
+
+@pytest.mark.parametrize("offsets", [(-1, 1), (0, 1), (-1, 0), (-1, 0, 1), (0, 1, 2), (-2, -1, 0),
+                                     (-2, -1, 1, 2), (-3, -2, -1, 1, 2, 3), (0, 1, 2, 3, 4),
+                                     (-4, -3, -2, -1, 1, 2, 3, 4)])
+def test_fornbergs_exact_weights_are_sympys_for_every_order(offsets):
+    import sympy as sp  # an independent implementation of the same recursion
+
+    for n in range(len(offsets)):
+        expected = sp.finite_diff_weights(n, list(offsets), 0)[n][-1]
+        assert [(w.numerator, w.denominator) for w in fornberg(n, offsets)] == \
+            [(int(e.p), int(e.q)) for e in expected], (n, offsets)
+
 
 def test_stencil_weights_are_the_textbook_ones():
     assert weights(1, [-2, -1, 0, 1, 2]) == pytest.approx([1 / 12, -2 / 3, 0, 2 / 3, -1 / 12])

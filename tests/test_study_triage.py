@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from harness.functions.nodes import X_SYMBOL
+from harness.functions.nodes import x_symbol
 from harness.study import triage
 from support import user
 
@@ -189,7 +189,7 @@ def test_precision_loss_is_named_by_its_symptom():
 
 def test_stencil_bounds_use_the_exact_taylor_constant():
     x = np.array([0.3])
-    higher = lambda m: triage.taylor_term(sp.sin(X_SYMBOL), x, m)  # noqa: E731
+    higher = lambda m: triage.taylor_term(sp.sin(x_symbol()), x, m)  # noqa: E731
     roundoff, truncation = triage.stencil_bounds(higher, np.array([1.0]), 1, 2.0 ** -52,
                                                  np.array([1e-2]), [-1, 1])
     # The first two Taylor terms of the central difference: h^2/3! |f'''| + h^4/5! |f^(5)|.

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import sympy as sp
 from flint import arb, arb_series
+
+from harness.lazy import sympy as sp
 
 Series = arb_series
 Form = Callable[[arb_series], arb_series]
@@ -38,6 +39,11 @@ def value(u: arb_series) -> arb:
 def constant(c: arb, like: arb_series) -> arb_series:
     """The constant c as a series of the same length as `like`."""
     return arb_series([c], prec=length(like))
+
+
+def decimal(digits: str) -> arb:
+    """A decimal constant (such as SELU's published digits) as a ball around its value."""
+    return arb(digits)
 
 
 def exact(expr: sp.Expr) -> arb:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 import torch
 from torch import nn
 
@@ -25,6 +24,7 @@ from harness.errors import DydxError
 from harness.functions.expr import parse_expression
 from harness.functions.nodes import PRIMITIVES, Apply, BinOp, Const, Node, X
 from harness.functions.torch_ops import TORCH_OPS, unknown_op_message
+from harness.lazy import sympy as sp
 from harness.registry import Registry, choice_error, near_miss
 
 KINDS = ("builtin", "nn", "torch", "expr", "py")
@@ -147,7 +147,7 @@ def _node_callable(node: Node) -> Callable[[torch.Tensor], torch.Tensor]:
 def _builtins() -> list[Function]:
     """One builtin per primitive, f(x) = primitive(x), plus cube (a polynomial)."""
     return [*(Function(name, "builtin", Apply(PRIMITIVES.get(name), X())) for name in PRIMITIVES),
-            Function("cube", "builtin", BinOp("**", X(), Const(3.0, sp.Integer(3))))]
+            Function("cube", "builtin", BinOp("**", X(), Const(3.0, 3)))]
 
 
 def _acts_elementwise(module: nn.Module) -> bool:

@@ -14,12 +14,12 @@ import ast
 import math
 import warnings
 
-import sympy as sp
+from harness.functions.nodes import (_OPS, PRIMITIVES, Apply, BinOp, Const, Neg, Node, X,
+                                     x_symbol)
+from harness.lazy import sympy as sp
 
-from harness.functions.nodes import (_OPS, PRIMITIVES, X_SYMBOL, Apply, BinOp, Const, Neg,
-                                     Node, X)
-
-CONSTANTS = {"pi": (math.pi, sp.pi), "e": (math.e, sp.E)}
+# name: (float value, the name of its exact sympy constant)
+CONSTANTS = {"pi": (math.pi, "pi"), "e": (math.e, "E")}
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 MAX_LENGTH = 500
 # Constants are folded exactly (sympy rationals) for the reference. An exact constant
@@ -164,7 +164,7 @@ def _bounded_sympy(node: Node, text: str) -> sp.Expr:
     never finish, although no constant folded by the parser is large."""
     if isinstance(node, BinOp):
         left, right = _bounded_sympy(node.left, text), _bounded_sympy(node.right, text)
-        factor = left.as_independent(X_SYMBOL, as_Add=False)[0]
+        factor = left.as_independent(x_symbol(), as_Add=False)[0]
         if node.op == "**" and _power_digits(factor, right) > MAX_EXACT_DIGITS:
             raise ExpressionError(f"fn.expr {text!r}: a power of a sub-expression with the "
                                   f"numeric factor {_short(factor)} "
@@ -192,7 +192,7 @@ def _name(node: ast.Name, text: str) -> Node:
         return X()
     if node.id in CONSTANTS:
         value, exact = CONSTANTS[node.id]
-        return Const(value, exact)
+        return Const(value, getattr(sp, exact))
     raise _fail(node, text, f"unknown name '{node.id}'")
 
 

@@ -14,25 +14,34 @@ Domain and kink checks run in float64 on the (already dtype-rounded) grid.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 import torch
 import torch.nn.functional as F
 
 from harness.functions import arbforms as af
+from harness.lazy import sympy as sp
 from harness.registry import Registry
-
-X_SYMBOL = sp.Symbol("x", real=True)
 
 # SELU's constants as published (Klambauer et al. 2017), to 31 digits, so the reference is
 # the mathematical function and torch's float rounding of them shows up as error.
-SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 40)
-SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 40)
+SELU_ALPHA = "1.6732632423543772848170429916717"
+SELU_SCALE = "1.0507009873554804934193349852946"
+
+
+@functools.lru_cache(maxsize=None)
+def x_symbol():
+    """The real variable x of every symbolic form."""
+    return sp.Symbol("x", real=True)
+
+
+def selu_constant(digits: str):
+    return sp.Float(digits, 40)
 
 
 @dataclass(frozen=True)
@@ -83,17 +92,20 @@ def _pw(*pieces: tuple[sp.Expr, object]) -> sp.Expr:
     return sp.Piecewise(*pieces)
 
 
+def _half():
+    return sp.Rational(1, 2)
+
+
 def _primitives() -> list[Primitive]:
-    half = sp.Rational(1, 2)
     return [
-        Primitive("sin", torch.sin, sp.sin, analytic=True, arb=lambda u: u.sin()),
-        Primitive("cos", torch.cos, sp.cos, analytic=True, arb=lambda u: u.cos()),
-        Primitive("tan", torch.tan, sp.tan, singular=Points((math.pi / 2,), math.pi), analytic=True, arb=lambda u: u.tan()),
-        Primitive("exp", torch.exp, sp.exp, analytic=True, arb=lambda u: u.exp()),
-        Primitive("log", torch.log, sp.log, _positive, Points((0.0,)), analytic=True, arb=lambda u: u.log()),
-        Primitive("sqrt", torch.sqrt, sp.sqrt, _positive, Points((0.0,)), analytic=True, arb=lambda u: u.sqrt()),
-        Primitive("tanh", torch.tanh, sp.tanh, analytic=True, arb=af.tanh),
-        Primitive("erf", torch.erf, sp.erf, analytic=True, arb=lambda u: u.erf()),
+        Primitive("sin", torch.sin, lambda u: sp.sin(u), analytic=True, arb=lambda u: u.sin()),
+        Primitive("cos", torch.cos, lambda u: sp.cos(u), analytic=True, arb=lambda u: u.cos()),
+        Primitive("tan", torch.tan, lambda u: sp.tan(u), singular=Points((math.pi / 2,), math.pi), analytic=True, arb=lambda u: u.tan()),
+        Primitive("exp", torch.exp, lambda u: sp.exp(u), analytic=True, arb=lambda u: u.exp()),
+        Primitive("log", torch.log, lambda u: sp.log(u), _positive, Points((0.0,)), analytic=True, arb=lambda u: u.log()),
+        Primitive("sqrt", torch.sqrt, lambda u: sp.sqrt(u), _positive, Points((0.0,)), analytic=True, arb=lambda u: u.sqrt()),
+        Primitive("tanh", torch.tanh, lambda u: sp.tanh(u), analytic=True, arb=af.tanh),
+        Primitive("erf", torch.erf, lambda u: sp.erf(u), analytic=True, arb=lambda u: u.erf()),
         Primitive("sigmoid", torch.sigmoid, lambda u: 1 / (1 + sp.exp(-u)), analytic=True, arb=af.sigmoid),
         Primitive("relu", torch.relu, lambda u: _pw((0, u < 0), (u, True)), singular=Points((0.0,)),
                   arb=af.relu),
@@ -104,10 +116,11 @@ def _primitives() -> list[Primitive]:
                   singular=Points((0.0,)),
                   arb=af.elu),
         Primitive("selu", F.selu,
-                  lambda u: SELU_SCALE * _pw((SELU_ALPHA * (sp.exp(u) - 1), u < 0), (u, True)),
+                  lambda u: selu_constant(SELU_SCALE) * _pw(
+                      (selu_constant(SELU_ALPHA) * (sp.exp(u) - 1), u < 0), (u, True)),
                   singular=Points((0.0,)),
-                  arb=lambda u: af.exact(SELU_SCALE) * af.piecewise_linear(
-                      u, [("below", 0, lambda v: af.exact(SELU_ALPHA) * af.expm1(v))], lambda v: v)),
+                  arb=lambda u: af.decimal(SELU_SCALE) * af.piecewise_linear(
+                      u, [("below", 0, lambda v: af.decimal(SELU_ALPHA) * af.expm1(v))], lambda v: v)),
         Primitive("gelu", F.gelu, lambda u: u / 2 * (1 + sp.erf(u / sp.sqrt(2))),
                   arb=af.gelu),
         Primitive("gelu_tanh", lambda u: F.gelu(u, approximate="tanh"),
@@ -137,18 +150,18 @@ def _primitives() -> list[Primitive]:
                   singular=Points((-3.0, 3.0)),
                   arb=af.hardswish),
         Primitive("hardsigmoid", F.hardsigmoid,
-                  lambda u: _pw((0, u < -3), (1, u > 3), (u / 6 + half, True)),
+                  lambda u: _pw((0, u < -3), (1, u > 3), (u / 6 + _half(), True)),
                   singular=Points((-3.0, 3.0)),
                   arb=af.hardsigmoid),
         Primitive("relu6", F.relu6, lambda u: _pw((0, u < 0), (6, u > 6), (u, True)),
                   singular=Points((0.0, 6.0)),
                   arb=af.relu6),
         Primitive("softshrink", F.softshrink,
-                  lambda u: _pw((u + half, u < -half), (u - half, u > half), (0, True)),
+                  lambda u: _pw((u + _half(), u < -_half()), (u - _half(), u > _half()), (0, True)),
                   singular=Points((-0.5, 0.5)),
                   arb=af.softshrink),
         Primitive("hardshrink", F.hardshrink,
-                  lambda u: _pw((u, u < -half), (u, u > half), (0, True)),
+                  lambda u: _pw((u, u < -_half()), (u, u > _half()), (0, True)),
                   singular=Points((-0.5, 0.5)),
                   arb=af.hardshrink),
         Primitive("abs", torch.abs, lambda u: _pw((-u, u < 0), (u, True)), singular=Points((0.0,)),
@@ -188,6 +201,11 @@ class Node:
     def sympy(self) -> sp.Expr:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def key(self) -> str:  # pragma: no cover - abstract
+        """The tree as canonical text (primitives by name, constants exactly): what the
+        reference cache is keyed by, without building the sympy form."""
+        raise NotImplementedError
+
     def outside_domain(self, x: np.ndarray) -> np.ndarray:
         return np.zeros(np.shape(x), dtype=bool)
 
@@ -217,7 +235,10 @@ class X(Node):
         return x
 
     def sympy(self):
-        return X_SYMBOL
+        return x_symbol()
+
+    def key(self):
+        return "x"
 
     def arb(self, u):
         return u
@@ -226,16 +247,20 @@ class X(Node):
 @dataclass(frozen=True)
 class Const(Node):
     value: float
-    exact: sp.Expr
+    # The exact value: a sympy number, or a Python int (no sympy needed to build it).
+    exact: sp.Expr | int
 
     def torch(self, x):
         return self.value
 
     def sympy(self):
-        return self.exact
+        return sp.Integer(self.exact) if isinstance(self.exact, int) else self.exact
+
+    def key(self):
+        return f"Integer({self.exact})" if isinstance(self.exact, int) else sp.srepr(self.exact)
 
     def arb(self, u):
-        return af.constant(af.exact(self.exact), u)
+        return af.constant(af.exact(self.sympy()), u)
 
 
 @dataclass(frozen=True)
@@ -251,6 +276,9 @@ class Apply(Node):
 
     def sympy(self):
         return self.prim.sympy_fn(self.arg.sympy())
+
+    def key(self):
+        return f"{self.prim.name}({self.arg.key()})"
 
     def arb(self, u):
         if self.prim.arb is None:
@@ -295,10 +323,13 @@ class BinOp(Node):
     def sympy(self):
         return _OPS[self.op](self.left.sympy(), self.right.sympy())
 
+    def key(self):
+        return f"({self.left.key()} {self.op} {self.right.key()})"
+
     def arb(self, u):
         left = self.left.arb(u)
         if self.op == "**" and isinstance(self.right, Const):
-            power = self.right.exact
+            power = self.right.sympy()
             return left ** int(power) if power.is_Integer else left ** af.exact(power)
         if self.op == "**":
             return (self.right.arb(u) * left.log()).exp()
@@ -355,6 +386,9 @@ class Neg(Node):
 
     def sympy(self):
         return -self.arg.sympy()
+
+    def key(self):
+        return f"(-{self.arg.key()})"
 
     def arb(self, u):
         return -self.arg.arb(u)

@@ -11,15 +11,15 @@ import math
 import warnings
 
 import numpy as np
-import sympy as sp
 
-from harness.functions.nodes import X_SYMBOL
+from harness.functions.nodes import x_symbol
+from harness.lazy import sympy as sp
 
 # Symbolic derivatives beyond this size are too slow to lambdify for an error model.
 MAX_OPS = 4000
 # Functions that NumPy's printer cannot vectorize but scipy.special can (the rest falls
 # back to mpmath point by point in `evaluate`).
-NEEDS_SCIPY = (sp.erf, sp.erfc, sp.gamma, sp.loggamma, sp.besselj)
+NEEDS_SCIPY = ("erf", "erfc", "gamma", "loggamma", "besselj")
 
 
 # Differentiating and lambdifying are the slow part, and a sweep asks for the same few
@@ -27,15 +27,16 @@ NEEDS_SCIPY = (sp.erf, sp.erfc, sp.gamma, sp.loggamma, sp.besselj)
 @functools.lru_cache(maxsize=512)
 def _vectorized(expr: sp.Expr):
     # scipy only for what NumPy has no ufunc for: importing it costs ~0.2 s a process.
-    modules = ["scipy", "numpy"] if expr.has(*NEEDS_SCIPY) else ["numpy"]
+    scipy_only = expr.has(*(getattr(sp, name) for name in NEEDS_SCIPY))
+    modules = ["scipy", "numpy"] if scipy_only else ["numpy"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sp.lambdify([X_SYMBOL], expr, modules=modules)
+        return sp.lambdify([x_symbol()], expr, modules=modules)
 
 
 @functools.lru_cache(maxsize=512)
 def _pointwise(expr: sp.Expr):
-    return sp.lambdify([X_SYMBOL], expr, modules="mpmath")
+    return sp.lambdify([x_symbol()], expr, modules="mpmath")
 
 
 def _real(f, v: float) -> float:
@@ -63,5 +64,5 @@ def evaluate(expr: sp.Expr, x: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=512)
 def derivative(expr: sp.Expr, order: int) -> sp.Expr | None:
     """d^order expr / dx^order, or None when it is too large to evaluate affordably."""
-    result = sp.diff(expr, X_SYMBOL, order) if order else expr
+    result = sp.diff(expr, x_symbol(), order) if order else expr
     return None if sp.count_ops(result) > MAX_OPS else result

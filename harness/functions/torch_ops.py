@@ -19,13 +19,13 @@ from functools import reduce
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 import torch
 from flint import arb
 
 from harness.functions import arbforms as af
 from harness.functions import arbspecial as s
 from harness.functions.nodes import PRIMITIVES, Points, Primitive
+from harness.lazy import sympy as sp
 from harness.registry import Registry, choice_error
 
 
@@ -80,9 +80,16 @@ def _not_a_pole_of_gamma(u):
 
 
 ZERO = Points((0.0,))
-SQRT2 = sp.sqrt(2)
-# F.rrelu outside training: the fixed slope (lower + upper) / 2 with its defaults 1/8, 1/3.
-RRELU_SLOPE = (sp.Rational(1, 8) + sp.Rational(1, 3)) / 2
+
+
+def _sqrt2():
+    return sp.sqrt(2)
+
+
+def _rrelu_slope():
+    """F.rrelu outside training: the fixed slope (lower + upper) / 2 with its defaults 1/8,
+    1/3, which is 11/48 (the ball form's constant)."""
+    return (sp.Rational(1, 8) + sp.Rational(1, 3)) / 2
 
 
 def _abs_exp(u: sp.Expr) -> sp.Expr:
@@ -102,21 +109,21 @@ def _ops() -> list[Primitive]:
     return [
         # trigonometric and their inverses
         _op("sin", like="sin"), _op("cos", like="cos"), _op("tan", like="tan"),
-        _op("asin", sp.asin, lambda u: u.asin(), domain=_inside_unit, analytic=True,
+        _op("asin", lambda u: sp.asin(u), lambda u: u.asin(), domain=_inside_unit, analytic=True,
             singular=Points((-1.0, 1.0))),
-        _op("acos", sp.acos, lambda u: u.acos(), domain=_inside_unit, analytic=True,
+        _op("acos", lambda u: sp.acos(u), lambda u: u.acos(), domain=_inside_unit, analytic=True,
             singular=Points((-1.0, 1.0))),
-        _op("atan", sp.atan, lambda u: u.atan(), analytic=True),
+        _op("atan", lambda u: sp.atan(u), lambda u: u.atan(), analytic=True),
         _op("deg2rad", lambda u: u * sp.pi / 180, lambda u: u * (arb.pi() / 180)),
         _op("rad2deg", lambda u: u * 180 / sp.pi, lambda u: u * (180 / arb.pi())),
         _op("sinc", like="sinc"),
         # hyperbolic and their inverses
-        _op("sinh", sp.sinh, s.sinh, analytic=True),
-        _op("cosh", sp.cosh, s.cosh, analytic=True),
+        _op("sinh", lambda u: sp.sinh(u), s.sinh, analytic=True),
+        _op("cosh", lambda u: sp.cosh(u), s.cosh, analytic=True),
         _op("tanh", like="tanh"),
-        _op("asinh", sp.asinh, s.asinh, analytic=True),
-        _op("acosh", sp.acosh, s.acosh, domain=_above_one, singular=Points((1.0,)), analytic=True),
-        _op("atanh", sp.atanh, s.atanh, domain=_inside_unit, singular=Points((-1.0, 1.0)),
+        _op("asinh", lambda u: sp.asinh(u), s.asinh, analytic=True),
+        _op("acosh", lambda u: sp.acosh(u), s.acosh, domain=_above_one, singular=Points((1.0,)), analytic=True),
+        _op("atanh", lambda u: sp.atanh(u), s.atanh, domain=_inside_unit, singular=Points((-1.0, 1.0)),
             analytic=True),
         # exponentials, logarithms, powers
         _op("exp", like="exp"),
@@ -143,21 +150,21 @@ def _ops() -> list[Primitive]:
             singular=Points((0.0, 1.0)), analytic=True),
         # error functions and the normal distribution
         _op("erf", like="erf"),
-        _op("erfc", sp.erfc, lambda u: u.erfc(), analytic=True),
-        _op("erfinv", sp.erfinv, s.erfinv, domain=_inside_unit, singular=Points((-1.0, 1.0)),
+        _op("erfc", lambda u: sp.erfc(u), lambda u: u.erfc(), analytic=True),
+        _op("erfinv", lambda u: sp.erfinv(u), s.erfinv, domain=_inside_unit, singular=Points((-1.0, 1.0)),
             analytic=True),
         _op("special.erfcx", lambda u: sp.exp(u**2) * sp.erfc(u), s.erfcx, analytic=True),
-        _op("special.ndtr", lambda u: sp.erfc(-u / SQRT2) / 2, s.ndtr, analytic=True),
+        _op("special.ndtr", lambda u: sp.erfc(-u / _sqrt2()) / 2, s.ndtr, analytic=True),
         # sympy's erfcinv has no mpmath printer: erfinv(2p - 1), exact, if cancelling near 0.
-        _op("special.ndtri", lambda u: SQRT2 * sp.erfinv(2 * u - 1), s.ndtri,
+        _op("special.ndtri", lambda u: _sqrt2() * sp.erfinv(2 * u - 1), s.ndtri,
             domain=_open_unit_interval, singular=Points((0.0, 1.0)), analytic=True),
-        _op("special.log_ndtr", lambda u: sp.log(sp.erfc(-u / SQRT2) / 2), s.log_ndtr,
+        _op("special.log_ndtr", lambda u: sp.log(sp.erfc(-u / _sqrt2()) / 2), s.log_ndtr,
             analytic=True),
         # gamma family
         _op("lgamma", _log_abs_gamma, s.lgamma,
             domain=_not_a_pole_of_gamma,
             note="log|Gamma(x)|: real for x < 0 too; poles at 0, -1, -2, ... excluded"),
-        _op("digamma", sp.digamma, s.digamma, domain=_not_a_pole_of_gamma, analytic=True,
+        _op("digamma", lambda u: sp.digamma(u), s.digamma, domain=_not_a_pole_of_gamma, analytic=True,
             note="poles at 0, -1, -2, ... excluded"),
         # modified Bessel functions
         _op("i0", lambda u: sp.besseli(0, u), s.i0, analytic=True),
@@ -185,8 +192,8 @@ def _ops() -> list[Primitive]:
         _op("nn.functional.softshrink", like="softshrink"),
         _op("nn.functional.leaky_relu", like="leaky_relu"),
         _op("nn.functional.rrelu",
-            lambda u: sp.Piecewise((RRELU_SLOPE * u, u < 0), (u, True)),
-            lambda u: af.piecewise_linear(u, [("below", 0, lambda v: v * af.exact(RRELU_SLOPE))],
+            lambda u: sp.Piecewise((_rrelu_slope() * u, u < 0), (u, True)),
+            lambda u: af.piecewise_linear(u, [("below", 0, lambda v: v * (arb(11) / 48))],
                                           lambda v: v),
             singular=ZERO,
             note="outside training: leaky_relu with the fixed slope (1/8 + 1/3)/2 = 11/48"),

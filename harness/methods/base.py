@@ -16,12 +16,13 @@ truncation sum over m of c_m h^(m-n) |f^(m)(x)| with c_m = |sum_k w_k k^m| / m!.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable, Optional
 
-import sympy as sp
 import torch
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
@@ -133,8 +134,33 @@ def check_h(h: Optional[float], what: str = "method.h") -> Optional[str]:
 # --- difference stencils and their error model ------------------------------------------
 
 def weights(n: int, offsets: list[int]) -> list[float]:
-    """Exact finite-difference weights (Fornberg, via sympy) for the given integer offsets."""
-    return [float(w) for w in sp.finite_diff_weights(n, offsets, 0)[n][-1]]
+    """Exact finite-difference weights for the n-th derivative on these integer offsets."""
+    return [float(w) for w in fornberg(n, tuple(offsets))]
+
+
+@functools.lru_cache(maxsize=None)
+def fornberg(n: int, offsets: tuple[int, ...]) -> tuple[Fraction, ...]:
+    """Fornberg's recursion (Math. Comp. 51, 1988) in exact rationals: the weights w_k with
+    f^(n)(0) = sum_k w_k f(offsets[k]) + O(h^...) for h = 1, using every offset.
+    delta[m][k] holds the order-m weight of node k on the nodes seen so far."""
+    a = [Fraction(o) for o in offsets]
+    delta = [[Fraction(0)] * len(a) for _ in range(n + 1)]
+    delta[0][0] = Fraction(1)
+    c1 = Fraction(1)
+    for j in range(1, len(a)):
+        c2 = Fraction(1)
+        for k in range(j):
+            c3 = a[j] - a[k]
+            c2 *= c3
+            if k == j - 1:  # the new node's weights, from the previous node's
+                for m in range(min(j, n), -1, -1):
+                    lower = delta[m - 1][j - 1] if m else Fraction(0)
+                    delta[m][j] = c1 * (m * lower - a[j - 1] * delta[m][j - 1]) / c2
+            for m in range(min(j, n), -1, -1):  # the old nodes', updated in place
+                lower = delta[m - 1][k] if m else Fraction(0)
+                delta[m][k] = (a[j] * delta[m][k] - m * lower) / c3
+        c1 = c2
+    return tuple(delta[n])
 
 
 def roundoff_factor(n: int, offsets: list[int]) -> float:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Optional
 
-import sympy as sp
 import torch
 
+from harness.lazy import sympy as sp
 from harness.methods.base import Fn, check_h, combine, represented_step, scale
 
 SCHEMES = ("central", "forward", "backward")
@@ -75,7 +76,7 @@ def check_finite(scheme: str = "central", h: Optional[float] = None) -> Optional
 
 
 def _power_text(power: float) -> str:
-    return str(sp.Rational(power).limit_denominator(20))
+    return str(Fraction(power).limit_denominator(20))
 
 
 def describe_finite(dtype: torch.dtype, n: int = 1, scheme: str = "central",

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import mpmath
 import numpy as np
-import sympy as sp
 import torch
 
 from harness.atomic import atomic_write
-from harness.functions.nodes import X_SYMBOL
+from harness.functions.nodes import x_symbol
+from harness.lazy import mpmath
+from harness.lazy import sympy as sp
 from harness.methods.autodiff import autograd
 from harness.methods.differences import richardson
 from harness.study import certify as ball
@@ -94,9 +94,10 @@ def reference_columns(ref: Reference, used: np.ndarray) -> dict:
             "reference_uncertainty_max": largest}
 
 
-# 2^-106: the relative precision a double-double can carry.
-AGREEMENT = mpmath.mpf(2) ** -106
-CACHE_VERSION = "2"
+# The relative precision a double-double can carry: 2^-106.
+AGREEMENT_BITS = 106
+# 3: the Arb entries are keyed by the expression tree's own text (Node.key), not sympy's.
+CACHE_VERSION = "3"
 
 
 def _evaluate(fn: Callable, d: sp.Expr, x: float, dps: int):
@@ -107,7 +108,7 @@ def _evaluate(fn: Callable, d: sp.Expr, x: float, dps: int):
             value = mpmath.nan
         if not mpmath.isfinite(value):
             # 0/0 at a removable singularity: the derivative is the limit there.
-            limit = sp.limit(d, X_SYMBOL, sp.Rational(x))
+            limit = sp.limit(d, x_symbol(), sp.Rational(x))
             value = mpmath.mpf(sp.N(limit, dps)) if limit.is_finite else mpmath.nan
         return +value
 
@@ -115,7 +116,7 @@ def _evaluate(fn: Callable, d: sp.Expr, x: float, dps: int):
 def _precise(fn: Callable, d: sp.Expr, x: float, dps: int):
     value = _evaluate(fn, d, x, dps)
     check = _evaluate(fn, d, x, dps - 20)
-    if mpmath.isfinite(value) and abs(value - check) > AGREEMENT * abs(value):
+    if mpmath.isfinite(value) and abs(value - check) > mpmath.ldexp(abs(value), -AGREEMENT_BITS):
         value = _evaluate(fn, d, x, 4 * dps)
     return value
 
@@ -134,8 +135,8 @@ def _split(value) -> tuple[float, float]:
 def mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int = 50,
                      n: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """d^n expr/dx^n at every x (float64 values, exact), as double-double arrays (hi, lo)."""
-    d = sp.diff(expr, X_SYMBOL, n)
-    fn = sp.lambdify([X_SYMBOL], d, modules="mpmath")
+    d = sp.diff(expr, x_symbol(), n)
+    fn = sp.lambdify([x_symbol()], d, modules="mpmath")
     pairs = [_split(_precise(fn, d, float(v), dps)) for v in x]
     hi, lo = (np.array(column, dtype=np.float64) for column in zip(*pairs)) if pairs \
         else (np.empty(0), np.empty(0))
@@ -148,11 +149,12 @@ def autograd64_reference(f64: Callable, x: np.ndarray, n: int = 1) -> tuple[np.n
     return grad.numpy().copy(), np.zeros_like(x)
 
 
-def cache_key(engine: str, expr: sp.Expr, x: np.ndarray, settings: str, n: int = 1) -> str:
-    """The file name of one reference: engine, cache format, expression, the engine's
-    settings (digits; target and cap), derivative order and the exact x values."""
+def cache_key(engine: str, subject: str, x: np.ndarray, settings: str, n: int = 1) -> str:
+    """The file name of one reference: engine, cache format, the function as canonical
+    text (Node.key, or sympy's srepr for a symbolic form), the engine's settings (digits;
+    target and cap), derivative order and the exact x values."""
     digest = hashlib.sha256()
-    for part in (CACHE_VERSION, engine, sp.srepr(expr), settings, str(n)):
+    for part in (CACHE_VERSION, engine, subject, settings, str(n)):
         digest.update(part.encode())
     digest.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
     return digest.hexdigest()[:32]
@@ -197,7 +199,7 @@ def arb_reference(node, x: np.ndarray, n: int, cache_dir: Path | None) -> tuple[
         c = ball.certify(node, x, n, skip)
         return {"hi": c.hi, "lo": c.lo, "uncertainty": c.uncertainty, "bits": c.bits}
 
-    arrays, hit = cached(cache_key("arb", node.sympy(), x, settings, n), cache_dir, compute)
+    arrays, hit = cached(cache_key("arb", node.key(), x, settings, n), cache_dir, compute)
     bits = arrays["bits"]
     return Reference(arrays["hi"], arrays["lo"], "arb", arrays["uncertainty"],
                      uncertified=(bits == 0) & ~skip,
@@ -211,7 +213,7 @@ def cached_mpmath_reference(expr: sp.Expr, x: np.ndarray, dps: int, cache_dir: P
         hi, lo = mpmath_reference(expr, x, dps, n)
         return {"hi": hi, "lo": lo}
 
-    arrays, hit = cached(cache_key("mpmath", expr, x, str(dps), n), cache_dir, compute)
+    arrays, hit = cached(cache_key("mpmath", sp.srepr(expr), x, str(dps), n), cache_dir, compute)
     return arrays["hi"], arrays["lo"], hit
 
 

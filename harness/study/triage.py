@@ -44,9 +44,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 
 from harness.functions.numeric import derivative, evaluate
+from harness.lazy import sympy as sp
 from harness.methods.base import roundoff_factor, truncation_terms
 
 CLASSES = ("kink", "domain_edge", "roundoff", "truncation", "cancellation", "underflow",
