@@ -47,7 +47,7 @@ def test_default_config_is_the_tutorials_study(compose_config):
     assert study.grid == GridConf(start=-10.0, stop=10.0, step=0.01, n=None)
     assert (study.timing.enabled, study.timing.precision, study.timing.min_run_time,
             study.timing.max_run_time, study.timing.num_threads, study.timing.processes) == \
-        (True, 0.02, 0.1, 2.0, None, 1)
+        (True, 0.05, 0.1, 2.0, None, 1)
     assert (study.reference.dps, study.reference.max_points) == (50, 20000)
 
 
