@@ -1,12 +1,16 @@
 """harness.methods.autodiff: reverse and forward mode are exact to rounding, in any dtype."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import mpmath
 import numpy as np
 import pytest
 import torch
 
 from harness.methods.autodiff import autograd, backward, forward_ad, loop, vmap_grad
+from support import ROOT
 
 GRID64 = torch.linspace(-10, 10, 81, dtype=torch.float64)
 # Every mode of automatic differentiation the harness offers (compiled is autograd of a
@@ -51,3 +55,24 @@ def test_ad_keeps_the_dtype_and_leaves_the_input_untouched(method):
     torch.testing.assert_close(df, torch.exp(x), rtol=0, atol=0)
 
 
+
+
+@pytest.mark.slow
+def test_a_compiled_study_shows_no_warning_from_torchs_internals():
+    # torch.compile's first compilation imports a module that warns that
+    # torch.jit.script_method is deprecated; forward mode warns of torch.jit.script: both
+    # are torch's business, not a line a user should see. A fresh process: the warning
+    # comes once per process, at an import.
+    code = ("import warnings, torch\n"
+            "warnings.simplefilter('always')\n"
+            "from harness.methods.autodiff import autograd, compile_function, forward_ad\n"
+            "x = torch.linspace(0.5, 1.5, 8, dtype=torch.float64)\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    autograd(compile_function(torch.sin), x)\n"
+            "    forward_ad(torch.sin, x)\n"
+            "print([str(w.message) for w in seen if 'jit' in str(w.message)])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -2,6 +2,7 @@
 mode, torch.func, and torch.compile."""
 from __future__ import annotations
 
+import importlib
 import warnings
 from functools import reduce
 
@@ -91,4 +92,11 @@ def compile_function(f: Fn) -> Fn:
     with a cold compiler, so compile time lands in its own first call (recorded as
     time_first_call_s) and Dynamo's recompile limit is never reached silently in a sweep."""
     torch.compiler.reset()
+    # Inductor's first compilation imports torch.utils.mkldnn, which warns at import that
+    # torch.jit.script_method is deprecated: torch's internals, nothing a user can act on,
+    # and it would be a warning line in every sweep that compiles. Imported here, quietly.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`torch.jit.script_method` is deprecated",
+                                category=DeprecationWarning)
+        importlib.import_module("torch.utils.mkldnn")
     return torch.compile(f, fullgraph=True, dynamic=False)
