@@ -29,5 +29,6 @@ def test_readme_lists_the_torch_ops_left_out_with_their_reasons():
 def test_readme_gives_the_two_setup_commands_ci_follows():
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install torch==2.13.0 && pip install -e \".[test]\" && python run.py" in README
-    assert "pip install torch==2.13.0 && pip install -e \".[test]\" && pytest" in README
+    assert "pip install torch==2.13.0 && pip install -e \".[test]\" && pytest -n auto" in README
     assert "pip install --quiet torch==2.13.0" in ci and "pip install --quiet -e \".[test]\"" in ci
+    assert "python -m pytest -q -n auto" in ci
