@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -35,6 +36,7 @@ class FakeMachine:
     def __init__(self, has_wait: bool = True):
         self.now = self.cpu_now = self.wait_now = 0.0
         self.fault_count = 0
+        self.neighbours = 0  # other processes' runnable tasks, as the machine would say
         self.has_wait = has_wait
         self.log: list[str] = []
         self.threads_seen: list[int] = []
@@ -42,7 +44,8 @@ class FakeMachine:
     def probes(self) -> Probes:
         return Probes(wall=lambda: self.now, cpu=lambda: self.cpu_now,
                       faults=lambda: self.fault_count,
-                      waited=lambda: self.wait_now if self.has_wait else None)
+                      waited=lambda: self.wait_now if self.has_wait else None,
+                      others=lambda: self.neighbours)
 
     def fn(self, name: str, durations, cpu: float = 1.0, faults: int = 0, waits=(0.0,)):
         durations, waits = list(durations), list(waits)
@@ -169,6 +172,37 @@ def test_a_mostly_contended_measurement_is_flagged_with_its_count():
         "times still drifting after 0.25 s of warm-up",
         "contended: 8 of 8 method blocks waited for a CPU",
         "contended: 8 of 8 forward pass blocks waited for a CPU")
+
+
+def test_a_neighbour_running_beside_most_blocks_is_flagged_though_nothing_waited():
+    # A busy process on the other core: this one never waits for a CPU (every block is
+    # clean), the times are steady, yet caches and memory bandwidth are shared.
+    m = FakeMachine()
+    m.neighbours = 1
+    t = measure(m, m.fn("m", [SLOW]), m.fn("f", [SLOW]))
+    assert t.method.n_clean == t.method.n_blocks == t.method.n_shared == 6
+    assert t.reasons == (
+        "shared: another process was running as 6 of 6 method blocks began (it shares the "
+        "caches and memory bandwidth: times can move by tens of %)",
+        "shared: another process was running as 6 of 6 forward pass blocks began (it "
+        "shares the caches and memory bandwidth: times can move by tens of %)")
+
+
+def test_a_neighbour_beside_a_few_blocks_is_counted_but_not_flagged():
+    m = FakeMachine()
+    seen = iter([1, 1] + [0] * 100)  # the calibration and the first warm-up block
+    probes = replace(m.probes(), others=lambda: next(seen))
+    t = measure_pair(m.fn("m", [SLOW]), m.fn("f", [SLOW]), num_threads=1, probes=probes,
+                     budget=TimingConf(precision=0.02, min_run_time=0.0625, max_run_time=4.0))
+    assert t.reasons == () and t.method.n_shared == t.forward.n_shared == 0
+
+
+def test_where_the_kernel_does_not_say_the_shared_count_is_unknown_and_no_flag():
+    m = FakeMachine()
+    probes = replace(m.probes(), others=lambda: None)
+    t = measure_pair(m.fn("m", [SLOW]), m.fn("f", [SLOW]), num_threads=1, probes=probes,
+                     budget=TimingConf(precision=0.02, min_run_time=0.0625, max_run_time=4.0))
+    assert t.method.n_shared == -1 and t.reasons == ()
 
 
 def test_a_measurement_with_too_few_blocks_says_the_median_is_unknown():

@@ -120,6 +120,32 @@ def _runnable_now() -> Optional[int]:
     return None
 
 
+def _own_runnable() -> int:
+    """This process's threads running or ready to run now (state R in their stat)."""
+    count = 0
+    for task in TASKS.iterdir():
+        try:
+            # pid (comm) state ...: comm may hold spaces and parentheses; state follows ')'.
+            if (task / "stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"R":
+                count += 1
+        except (OSError, IndexError):
+            continue  # the thread ended while we read
+    return count
+
+
+def runnable_others() -> Optional[int]:
+    """Tasks of other processes running or ready to run on the machine right now (None
+    where the kernel does not say). Our own threads are left out: a thread pool spinning
+    between two blocks is not a neighbour."""
+    everyone = _runnable_now()
+    if everyone is None:
+        return None
+    try:
+        return max(0, everyone - _own_runnable())
+    except OSError:
+        return None
+
+
 def load_snapshot() -> dict:
     """The machine's load just before timing: 1-minute load average, tasks runnable besides
     this one, and the CPUs this process may use (what contention to expect, recorded)."""
@@ -127,7 +153,6 @@ def load_snapshot() -> dict:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
-    runnable = _runnable_now()
-    return {"load_avg_1m": load,
-            "runnable_others": -1 if runnable is None else max(0, runnable - 1),
+    others = runnable_others()
+    return {"load_avg_1m": load, "runnable_others": -1 if others is None else others,
             "cpus": available_cpus()}

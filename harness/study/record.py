@@ -77,7 +77,7 @@ def timing_columns(pair: PairTiming, n_timed: int, threads_rule: str, before: di
         "time_ci_rel": m.ci_rel,
         "time_noisy": pair.noisy, "time_noisy_reason": "; ".join(reasons),
         "n_repeats": m.n_repeats, "n_blocks": m.n_blocks,
-        "n_blocks_stalled": m.n_blocks - m.n_clean,
+        "n_blocks_stalled": m.n_blocks - m.n_clean, "n_blocks_shared": m.n_shared,
         "raw_times_s": list(m.raw_times_s), "raw_times_stalled": list(m.stalled),
         "time_cpu_per_wall": m.cpu_per_wall, "time_faults_per_call": m.faults_per_call,
         "time_warmup_s": pair.warmup_s, "time_warmup_blocks": pair.warmup_blocks,

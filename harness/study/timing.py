@@ -41,7 +41,7 @@ from typing import Callable, Iterator, Optional, Sequence
 import numpy as np
 import torch
 
-from harness.study.machine import cpu_seconds, page_faults, run_queue_wait
+from harness.study.machine import cpu_seconds, page_faults, run_queue_wait, runnable_others
 from harness.study.settings import TimingConf
 
 
@@ -72,6 +72,11 @@ STALL_CPU = 0.8
 NOISY_IQR_OVER_MEDIAN = 0.1
 # Fewer undisturbed blocks than this share of all blocks: the machine was busy.
 MIN_CLEAN_SHARE = 0.5
+# More blocks than this share began with another process's task running or ready to run:
+# a neighbour on the other core (or the other hyperthread) shares caches and memory
+# bandwidth, which moved cost_vs_forward by up to 23 % in runs beside one busy core
+# although this process never waited for a CPU (benchmarks/done_means.py, check busy).
+NEIGHBOUR_SHARE = 0.5
 # Fresh processes whose medians span more than this (relative to their median) disagree.
 PROCESS_SPREAD = 0.1
 # The median's confidence interval leaves 1/40 = 2.5 % in each tail: 95 %, two-sided.
@@ -86,6 +91,7 @@ class Probes:
     cpu: Callable[[], float] = cpu_seconds
     faults: Callable[[], int] = page_faults
     waited: Callable[[], Optional[float]] = run_queue_wait
+    others: Callable[[], Optional[int]] = runnable_others
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class Block:
     cpu_s: float
     faults: int
     waited_s: Optional[float]  # None where the kernel does not say
+    # Other processes' tasks running or ready to run as the block began (None: unknown).
+    others: Optional[int] = None
 
     @property
     def per_call_s(self) -> float:
@@ -109,6 +117,7 @@ class Block:
 
 def run_block(fn: Callable[[], object], calls: int, probes: Probes) -> Block:
     """`calls` calls of fn, timed as one block, with the process's counters around it."""
+    others = probes.others()
     waited, cpu, faults = probes.waited(), probes.cpu(), probes.faults()
     start = probes.wall()
     for _ in range(calls):
@@ -116,7 +125,7 @@ def run_block(fn: Callable[[], object], calls: int, probes: Probes) -> Block:
     wall = probes.wall() - start
     cpu, faults, after = probes.cpu() - cpu, probes.faults() - faults, probes.waited()
     return Block(calls, wall, cpu, faults,
-                 None if waited is None or after is None else after - waited)
+                 None if waited is None or after is None else after - waited, others)
 
 
 def calls_per_block(fn: Callable[[], object], probes: Probes) -> int:
@@ -178,6 +187,8 @@ class Timing:
     ci_rel: float  # half-width of the median's 95 % interval / median (inf: unknown)
     cpu_per_wall: float  # CPU-seconds per wall-second, median over undisturbed blocks
     faults_per_call: float  # page faults per call over all measured blocks
+    # Blocks that began with another process's task runnable (-1: the kernel does not say).
+    n_shared: int = -1
 
     @property
     def n_blocks(self) -> int:
@@ -210,7 +221,9 @@ def summarize(blocks: Sequence[Block], cpu_bound: bool) -> Timing:
         iqr_s=iqr(times) if times else math.nan, min_s=min(times) if times else math.nan,
         ci_rel=median_ci_rel(times),
         cpu_per_wall=median(b.cpu_s / b.wall_s for b in clean) if clean else math.nan,
-        faults_per_call=sum(b.faults for b in blocks) / calls if calls else math.nan)
+        faults_per_call=sum(b.faults for b in blocks) / calls if calls else math.nan,
+        n_shared=-1 if any(b.others is None for b in blocks) or not blocks
+        else sum(b.others > 0 for b in blocks))
 
 
 def pair_ratios(a: Sequence[Block], b: Sequence[Block], cpu_bound: bool) -> list[float]:
@@ -331,6 +344,10 @@ def distrust(pair: PairTiming, budget: TimingConf) -> tuple[str, ...]:
         if t.n_clean < MIN_CLEAN_SHARE * t.n_blocks:
             reasons.append(f"contended: {t.n_blocks - t.n_clean} of {t.n_blocks} {name} "
                            f"blocks waited for a CPU")
+        elif t.n_shared > NEIGHBOUR_SHARE * t.n_blocks:
+            reasons.append(f"shared: another process was running as {t.n_shared} of "
+                           f"{t.n_blocks} {name} blocks began (it shares the caches and "
+                           f"memory bandwidth: times can move by tens of %)")
         elif t.spread > NOISY_IQR_OVER_MEDIAN:
             reasons.append(f"{name} IQR/median {t.spread:.2f} > {NOISY_IQR_OVER_MEDIAN}")
     known = max(pair.method.ci_rel, pair.forward.ci_rel, pair.ratio_ci_rel)
@@ -360,7 +377,9 @@ def combine(pairs: Sequence[PairTiming]) -> PairTiming:
             iqr_s=iqr(times) if times else math.nan, min_s=min(times) if times else math.nan,
             ci_rel=spread([t.median_s for t in timings]) / 2,
             cpu_per_wall=median(t.cpu_per_wall for t in timings),
-            faults_per_call=median(t.faults_per_call for t in timings))
+            faults_per_call=median(t.faults_per_call for t in timings),
+            n_shared=-1 if any(t.n_shared < 0 for t in timings)
+            else sum(t.n_shared for t in timings))
 
     medians = [p.method.median_s for p in pairs]
     reasons = _shared_reasons(pairs)
