@@ -28,54 +28,33 @@ WRONG_BEYOND = 50.0
 SPIKE = 3.3
 
 
-class UnstableExpm1(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.expm1(x)
-        ctx.save_for_backward(y)
-        return y
+def planted_op(name: str, forward, derivative) -> type:
+    """A torch op whose forward is `forward` and whose backward is grad * derivative(x, y),
+    with y = forward(x): the planted formula reads the input or the rounded output."""
+    class Op(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = forward(x)
+            ctx.save_for_backward(x, y)
+            return y
 
-    @staticmethod
-    def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return grad * (y + 1)
+        @staticmethod
+        def backward(ctx, grad):
+            x, y = ctx.saved_tensors
+            return grad * derivative(x, y)
 
-
-class WrongSinhBeyond(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.sinh(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        right = torch.cosh(x)
-        return grad * torch.where(x.abs() > WRONG_BEYOND, 2 * right, right)
+    Op.__name__ = Op.__qualname__ = name
+    return Op
 
 
-class SpikeSin(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.sin(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * torch.cos(x) * (1 + 2.0**-30 / (x - SPIKE).abs())
-
-
-class RightSin(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.sin(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * torch.cos(x)
+# Mathematically exact, computed from the rounded result.
+UnstableExpm1 = planted_op("UnstableExpm1", torch.expm1, lambda x, y: y + 1)
+WrongSinhBeyond = planted_op(
+    "WrongSinhBeyond", torch.sinh,
+    lambda x, y: torch.where(x.abs() > WRONG_BEYOND, 2 * torch.cosh(x), torch.cosh(x)))
+SpikeSin = planted_op("SpikeSin", torch.sin,
+                      lambda x, y: torch.cos(x) * (1 + 2.0**-30 / (x - SPIKE).abs()))
+RightSin = planted_op("RightSin", torch.sin, lambda x, y: torch.cos(x))
 
 
 @dataclass(frozen=True)
