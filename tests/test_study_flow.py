@@ -1,13 +1,18 @@
 """harness.study.flow and its pieces (grid, record): one pipeline, whatever the subject."""
 from __future__ import annotations
 
+import dataclasses
+
 import mpmath
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from harness.config.validate import validate
 from harness.methods import METHODS
 from harness.study.grid import check_indices, grid_size, make_grid
+from harness.study.flow import run_study
 from harness.study.record import unsupported_reason
 from harness.study.settings import GridConf
 from support import run_network
@@ -76,8 +81,58 @@ def test_only_the_compiled_method_resets_the_compiler(run, monkeypatch):
     monkeypatch.setattr(torch.compiler, "reset", lambda: resets.append(1))
     run("fn=sin", "method=autograd", "grid.n=5")
     assert resets == []
-    METHODS.get("compiled").prepare(torch.sin)  # compiles lazily, at its first call
+    compiled = METHODS.get("compiled")
+    compiled.prepare(torch.sin)  # compiles lazily, at its first call; no reset of its own
+    assert resets == []
+    compiled.begin()  # once per study, so the triage's other dtype keeps the grid's kernel
     assert resets == [1]
+
+
+def recording(seen: list, shape_specialized: bool):
+    """The autograd method, noting the shape and the thread count of every call."""
+    autograd = METHODS.get("autograd")
+
+    def fn(f, x, n=1):
+        seen.append((tuple(x.shape), torch.get_num_threads()))
+        return autograd.fn(f, x, n=n)
+    return dataclasses.replace(autograd, fn=fn, shape_specialized=shape_specialized)
+
+
+@pytest.mark.parametrize("n", [50, 10])  # the hunt probes 64, 12 and 1 points
+def test_a_shape_specialized_method_only_ever_sees_the_grids_shape(compose_config,
+                                                                     reference_cache, tmp_path,
+                                                                     n):
+    # tanh in float32: points whose error the triage checks in float64 too, and a hunt.
+    cfg = compose_config("fn=tanh", "dtype=float32", f"grid.n={n}", "grid.start=-12",
+                         "grid.stop=12", "device=cpu", "timing.enabled=false",
+                         f"reference.cache_dir={reference_cache}")
+    outcomes, seen = {}, {}
+    for specialized in (True, False):
+        seen[specialized] = []
+        study = dataclasses.replace(validate(cfg), method=recording(seen[specialized],
+                                                                    specialized))
+        outcomes[specialized] = run_study(study, tmp_path, log=lambda line: None)
+    assert {shape for shape, _ in seen[True]} == {(n,)}
+    assert {shape for shape, _ in seen[False]} > {(n,)}  # without padding: other sizes
+    # Padding changes nothing a reader sees: same points, same hunt, same worst point.
+    pd.testing.assert_frame_equal(outcomes[True].points, outcomes[False].points)
+    for key in ("n_hunt", "n_wrong_hunt", "worst_x", "worst_ulp", "triage_roundoff",
+                "triage_cancellation"):
+        assert outcomes[True].record[key] == outcomes[False].record[key], key
+    assert outcomes[True].record["triage_cancellation"] > 0  # the triage did run
+
+
+@pytest.mark.parametrize("overrides, threads", [((), 1), (("timing.num_threads=2",), 2)])
+def test_the_study_runs_at_the_thread_count_it_is_timed_at(compose_config, reference_cache,
+                                                           tmp_path, overrides, threads):
+    cfg = compose_config("fn=sin", "grid.n=20", "device=cpu", "timing.enabled=false",
+                         f"reference.cache_dir={reference_cache}", *overrides)
+    seen = []
+    study = dataclasses.replace(validate(cfg), method=recording(seen, False))
+    before = torch.get_num_threads()
+    run_study(study, tmp_path, log=lambda line: None)
+    assert {count for _, count in seen} == {threads}
+    assert torch.get_num_threads() == before  # and the process's own count is put back
 
 
 # --- on a CUDA device ------------------------------------------------------------------------

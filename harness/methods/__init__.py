@@ -19,6 +19,7 @@ METHODS: Registry[Method] = Registry("method", [
     Method("forward_ad", autodiff.forward_ad, vjp=VjpForm(vjp.vjp_forward, per_point=True)),
     Method("vmap_grad", autodiff.vmap_grad),
     Method("compiled", autodiff.autograd, prepare=autodiff.compile_function,
+           begin=autodiff.fresh_compiler, shape_specialized=True,
            summary="torch.compile(f) (inductor: fused forward and backward kernels) "
                    "differentiated by autograd; compilation is timed apart, as the first call",
            supports=order_at_most(1, "torch.compile's AOTAutograd does not support double "

@@ -86,12 +86,17 @@ def vmap_grad(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
     return torch.func.vmap(derivative)(x.detach())
 
 
+def fresh_compiler() -> None:
+    """A cold compiler for each study: compile time lands in its own first call (recorded
+    as time_first_call_s), and the cache entries of earlier studies never add up to
+    Dynamo's recompile limit (8 per code object, and every catalog function shares one),
+    past which "compiled" would silently run eager."""
+    torch.compiler.reset()
+
+
 def compile_function(f: Fn) -> Fn:
     """torch.compile(f) as a whole graph with static shapes: inductor generates fused
-    kernels for the forward and, through AOTAutograd, for the backward. Each run starts
-    with a cold compiler, so compile time lands in its own first call (recorded as
-    time_first_call_s) and Dynamo's recompile limit is never reached silently in a sweep."""
-    torch.compiler.reset()
+    kernels for the forward and, through AOTAutograd, for the backward."""
     # Inductor's first compilation imports torch.utils.mkldnn, which warns at import that
     # torch.jit.script_method is deprecated: torch's internals, nothing a user can act on,
     # and it would be a warning line in every sweep that compiles. Imported here, quietly.

@@ -86,6 +86,13 @@ class Method:
     # f -> the callable the method is given, built once per run outside the timed region
     # (torch.compile: users compile once and call many times, so that is what is timed).
     prepare: Callable[[Fn], Fn] = lambda f: f
+    # Run once before each study, ahead of any `prepare` (torch.compile: a cold compiler).
+    begin: Callable[[], None] = lambda: None
+    # The prepared callable is specialized to its input's shape (torch.compile with static
+    # shapes): the study evaluates chosen points padded to the grid's size, so the kernel
+    # that is checked and timed is the one built for the grid, and one probe size is not
+    # one more compilation.
+    shape_specialized: bool = False
     # The method's form for networks (None: it does not apply to networks).
     vjp: Optional[VjpForm] = None
     # It evaluates f on complex input (the complex step): precision lost inside f's

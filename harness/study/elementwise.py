@@ -66,8 +66,7 @@ class ElementwiseSpec:
         self.f_method = self.method.prepare(self.f)
 
     def _once(self, x: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        result = self.method.fn(self.f_method, x, n=self.study.order, **self.study.params)
-        return result if isinstance(result, tuple) else (result, None)
+        return evaluate(self.study, self.f_method, x, self.x_eval.numel())
 
     def call(self, log: Callable[[str], None]) -> Raw:
         """The method at every point of x_eval (per-point methods in chunks, with progress)."""
@@ -148,13 +147,44 @@ class ElementwiseSpec:
             with torch.no_grad():
                 return self.f(x)
 
-        return (lambda: self.method.fn(self.f_method, x, n=s.order, **s.params)), forward, x.numel()
+        return (lambda: self.method.fn(self.f_method, x, n=s.order, **s.params)), forward
+
+    def n_timed(self) -> int:
+        return self.x_eval.numel()
 
     def extra(self, checked: Checked, ref: Reference, points: pd.DataFrame) -> dict:
         """The failure triage of every point (a `triage` column) and its counts."""
         points["triage"] = triage_points(self.study, self.tensor(checked.x), points,
-                                         checked.estimate)
+                                         checked.estimate, self.x_eval.numel())
         return triage.counts(points["triage"].to_numpy())
+
+
+def evaluate(study: Study, f, x: torch.Tensor,
+             size: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(values, estimate or None) of the study's method on the prepared f at x. A
+    shape-specialized method sees x in pieces of exactly `size` elements (the grid's), the
+    last one padded with its own last point, so that points off the grid reuse the kernel
+    built for the grid: an elementwise derivative at a point does not depend on its
+    neighbours."""
+    s = study
+
+    def run(z: torch.Tensor):
+        result = s.method.fn(f, z, n=s.order, **s.params)
+        return result if isinstance(result, tuple) else (result, None)
+
+    m = x.numel()
+    if not s.method.shape_specialized or m == size or m == 0:
+        return run(x)
+    pieces = []
+    for lo in range(0, m, size):
+        piece = x[lo:lo + size]
+        short = size - piece.numel()
+        values, estimate = run(torch.cat([piece, piece[-1:].expand(short)]) if short else piece)
+        pieces.append((values[:piece.numel()],
+                       None if estimate is None else estimate[:piece.numel()]))
+    values = torch.cat([v for v, _ in pieces])
+    estimate = None if pieces[0][1] is None else torch.cat([e for _, e in pieces])
+    return values, estimate
 
 
 def overflow_threshold(dtype: torch.dtype) -> float:
@@ -204,19 +234,20 @@ def comparison_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype == torch.float64 else torch.float64
 
 
-def other_dtype_run(study: Study, x64: np.ndarray, todo: np.ndarray) -> triage.DtypeRun | None:
+def other_dtype_run(study: Study, x64: np.ndarray, todo: np.ndarray,
+                    size: int) -> triage.DtypeRun | None:
     """The same method at the points in `todo`, in the comparison dtype (at x rounded to
-    it), against the reference there; nan elsewhere. None when it cannot run."""
+    it), against the reference there; nan elsewhere. None when it cannot run. `size`: the
+    grid's, to which a shape-specialized method's points are padded (see evaluate)."""
     s, other = study, comparison_dtype(study.dtype)
     if not todo.any() or s.method.supports(s.subject, other, s.device, s.order, **s.params):
         return None
     x = torch.tensor(x64[todo], dtype=torch.float64).to(device=s.device, dtype=other)
     try:
         f = s.method.prepare(s.subject.callable_for(other, s.device))
-        result = s.method.fn(f, x, n=s.order, **s.params)
+        values = _numpy(evaluate(s, f, x, size)[0])
     except (RuntimeError, NotImplementedError, TypeError, ValueError):
         return None  # no kernel for this dtype: the evidence is simply not there
-    values = _numpy(result[0] if isinstance(result, tuple) else result)
     conf = s.reference
     ref = function_reference(s.subject, _numpy(x), s.order, conf.dps,
                              Path(conf.cache_dir) if conf.cache_dir else None)
@@ -249,8 +280,8 @@ def stencil_models(study: Study, x: torch.Tensor, points: pd.DataFrame):
 
 
 def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
-                  estimate: np.ndarray | None) -> np.ndarray:
-    """Class of each point's error (see harness.study.triage)."""
+                  estimate: np.ndarray | None, size: int) -> np.ndarray:
+    """Class of each point's error (see harness.study.triage); `size`: the grid's."""
     x64, df = points["x"].to_numpy(), points["df"].to_numpy()
     ref = Reference(points["df_ref"].to_numpy(), points["df_ref_lo"].to_numpy(), "")
     run = dtype_run(study, x, df, ref, study.dtype)
@@ -261,6 +292,6 @@ def triage_points(study: Study, x: torch.Tensor, points: pd.DataFrame,
     info = torch.finfo(study.dtype)
     evidence = triage.Evidence(
         run, np.abs(df), np.abs(points["f"].to_numpy()), np.abs(ref.hi), info.tiny, info.max,
-        np.abs(x64), roundoff, truncation, estimate, other_dtype_run(study, x64, todo),
+        np.abs(x64), roundoff, truncation, estimate, other_dtype_run(study, x64, todo, size),
         study.method.complex_input, study.order)
     return triage.classify(excluded, limited, evidence)

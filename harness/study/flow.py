@@ -27,7 +27,8 @@ from harness.study.record import (Unsupported, exclusion_counts, failure, timing
                                   unsupported_reason)
 from harness.study.reference import Reference, reference_columns
 from harness.study.spec import Checked, NetworkSubject, Spec, Study
-from harness.study.timing import PairTiming, combine, measure_pair, synced_timer, timing_threads
+from harness.study.timing import (PairTiming, combine, measure_pair, synced_timer, threads,
+                                  timing_threads)
 
 # Runs k fresh processes that each time the same study: k -> their measurements (run.py's
 # app layer provides it; see harness.app.timing_worker).
@@ -61,6 +62,18 @@ def run_study(study: Study, run_dir: Path, log: Callable[[str], None] = print,
     """One subject x method x order x dtype x device: values, errors, timing, a record."""
     torch.manual_seed(study.seed)
     spec = make_spec(study)
+    with threads(study_threads(spec, study)):
+        return _run_study(spec, study, run_dir, log, timing_workers)
+
+
+def study_threads(spec: Spec, study: Study) -> int:
+    """The whole study runs at the thread count it is timed at: what is checked is what
+    is timed, and a compiled kernel (Dynamo guards on the thread count) is built once."""
+    return timing_threads(study.timing, spec.n_timed())[0]
+
+
+def _run_study(spec: Spec, study: Study, run_dir: Path, log: Callable[[str], None],
+               timing_workers: Optional[TimingWorkers]) -> Outcome:
     identity = spec.identity(run_dir)
     try:
         first_call_s, raw = first_call(spec, study, log)
@@ -86,6 +99,7 @@ def first_call(spec: Spec, study: Study, log: Callable[[str], None]):
         reason = spec.unsupported()
         if reason:
             raise Unsupported(reason)
+        study.method.begin()
         spec.prepare()
         start = synced_timer()
         raw = spec.call(log)
@@ -161,7 +175,7 @@ def measure(spec: Spec, study: Study, log: Callable[[str], None],
             workers: Optional[TimingWorkers] = None) -> dict:
     """The timing columns: the method and the forward pass on the same input, interleaved
     (harness.study.timing), here or in timing.processes fresh processes."""
-    n_timed = spec.timed()[2]
+    n_timed = spec.n_timed()
     threads, rule = timing_threads(study.timing, n_timed)
     before = load_snapshot()
     k = study.timing.processes
@@ -175,7 +189,7 @@ def measure(spec: Spec, study: Study, log: Callable[[str], None],
 
 def time_spec(spec: Spec, study: Study, threads: int) -> PairTiming:
     """The protocol in this process, on a spec whose first call has run."""
-    method_call, forward_call, _ = spec.timed()
+    method_call, forward_call = spec.timed()
     return measure_pair(method_call, forward_call, budget=study.timing, num_threads=threads,
                         cpu_bound=study.device.type == "cpu")
 
@@ -184,8 +198,9 @@ def time_study(study: Study, log: Callable[[str], None] = print) -> PairTiming:
     """Only the timing of a study, from scratch (what a fresh timing process runs)."""
     torch.manual_seed(study.seed)
     spec = make_spec(study)
-    first_call(spec, study, log)
-    return time_spec(spec, study, timing_threads(study.timing, spec.timed()[2])[0])
+    with threads(study_threads(spec, study)):
+        first_call(spec, study, log)
+        return time_spec(spec, study, torch.get_num_threads())
 
 
 def points_table(checked: Checked, ref: Reference, reason: np.ndarray,

@@ -100,15 +100,18 @@ class NetworkSpec:
         if self.form.per_point:
             timed = self.index[:TIMED_POINTS]
             call = lambda: self.form.fn(self.model, self.x, self.v, timed, **params)  # noqa: E731
-            n_timed = len(timed)
         else:
-            call, n_timed = (lambda: self.form.fn(self.model, self.x, self.v)), self.x.numel()
+            call = lambda: self.form.fn(self.model, self.x, self.v)  # noqa: E731
 
         def forward():
             with torch.no_grad():
                 return self.model(self.x)
 
-        return call, forward, n_timed
+        return call, forward
+
+    def n_timed(self) -> int:
+        """Elements one timed call differentiates (known before the network is built)."""
+        return min(len(self.index), TIMED_POINTS) if self.form.per_point else self.n
 
     def extra(self, checked: Checked, ref: Reference, points: pd.DataFrame) -> dict:
         return {"n_outputs": self.v.numel(),
