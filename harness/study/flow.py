@@ -67,8 +67,12 @@ def run_study(study: Study, run_dir: Path, log: Callable[[str], None] = print,
 
 
 def study_threads(spec: Spec, study: Study) -> int:
-    """The whole study runs at the thread count it is timed at: what is checked is what
-    is timed, and a compiled kernel (Dynamo guards on the thread count) is built once."""
+    """An elementwise study runs at the thread count it is timed at: what is checked is
+    what is timed, and a compiled kernel (Dynamo guards on the thread count) is built once.
+    A network study keeps torch's default: its float64 reference and cross-checks are
+    matrix work that wants every core, and no network method compiles."""
+    if isinstance(spec, NetworkSpec):
+        return torch.get_num_threads()
     return timing_threads(study.timing, spec.n_timed())[0]
 
 
