@@ -33,22 +33,22 @@ def loaded(*args: str) -> tuple[list[str], str]:
     return line.split()[1:], done.stdout + done.stderr
 
 
-def test_a_default_run_imports_neither_dynamo_nor_scipy_nor_sympy(tmp_path, reference_cache):
-    # sympy and mpmath cost about a second of a process's start; the Arb reference and the
-    # study need neither, and the autograd method differentiates f(x).sum() because a tensor
-    # grad_outputs would make torch import them (through torch.fx's symbolic shapes).
+def test_a_default_run_imports_neither_dynamo_nor_scipy(tmp_path, reference_cache):
     modules, printed = loaded("grid.n=50", "timing.enabled=false", "device=cpu",
                               f"hydra.run.dir={tmp_path / 'run'}",
                               f"reference.cache_dir={reference_cache}")
     assert (tmp_path / "run" / "records.parquet").is_file(), printed
     assert "torch._dynamo" not in modules and "torch._inductor" not in modules
     assert "scipy" not in modules  # sin's error model needs no scipy.special
-    assert "sympy" not in modules and "mpmath" not in modules, modules
     assert {"matplotlib", "pandas"} <= set(modules)  # the run did draw and store
 
 
 def test_a_complex_step_run_with_a_certified_reference_imports_no_sympy(
         tmp_path, reference_cache):
+    # sympy and mpmath cost about a second of a process's start; the Arb reference and the
+    # study need neither. (A run that calls torch.autograd.grad imports sympy all the same,
+    # through torch.fx's symbolic shapes: autograd itself, and the hunt's cross-check of a
+    # finite-difference finding.)
     modules, printed = loaded("method=complex_step", "grid.n=50", "timing.enabled=false",
                               "device=cpu", f"hydra.run.dir={tmp_path / 'run'}",
                               f"reference.cache_dir={reference_cache}")

@@ -13,26 +13,20 @@ from harness.methods.base import Fn, ones_like
 
 
 def grad_of(y: torch.Tensor, x: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
-    """autograd.grad(y.sum(), x): the vector-Jacobian product with ones (the sum's backward
-    hands each element a 1, whatever the sum's value); zeros when y does not depend on x.
-
-    Not autograd.grad(y, x, ones_like(y)), the same product: a tensor grad_outputs makes
-    torch import its symbolic-shape machinery and sympy to compare the shapes, 0.8 s of a
-    2-core machine's time on a run's first call."""
+    """autograd.grad(y, x, ones): zeros when y does not depend on x."""
     if not y.requires_grad:
         return torch.zeros_like(x)
-    (grad,) = torch.autograd.grad(y.sum(), x, create_graph=create_graph,
+    (grad,) = torch.autograd.grad(y, x, grad_outputs=ones_like(y), create_graph=create_graph,
                                   materialize_grads=True)
     return grad
 
 
 def autograd(f: Fn, x: torch.Tensor, n: int = 1) -> torch.Tensor:
-    """Vectorized reverse mode: torch.autograd.grad(f(x).sum(), x), as a training loop's
-    loss.backward() does.
+    """Vectorized reverse mode: torch.autograd.grad(y, x, grad_outputs=ones_like(y)).
 
-    For an elementwise f the Jacobian is diagonal, so the gradient of the sum (the
-    vector-Jacobian product with ones) is exactly f'(x) at every point; order 2
-    differentiates that again (create_graph=True, double backward).
+    For an elementwise f the Jacobian is diagonal, so the vector-Jacobian product with
+    ones is exactly f'(x) at every point; order 2 differentiates that again
+    (create_graph=True, double backward).
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
