@@ -164,10 +164,13 @@ def test_a_rule_on_a_column_the_records_lack_names_the_columns_they_have():
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory, reference_cache):
-    """A small real sweep stored by the API: sin, tanh x autograd, finite in float32."""
+    """A small real sweep stored by the API: sin, tanh x autograd, finite in float32, timed
+    briefly (the tests compare timings only between copies of this one sweep, so a short
+    max_run_time, instead of the default 2 s per run, checks the same)."""
     folder = tmp_path_factory.mktemp("compare") / "old"
     dydx.sweep(fn=["sin", "tanh"], method=["autograd", "finite"], dtype="float32",
-               grid=dict(n=101), timing=dict(min_run_time=0.01), out=folder, quiet=True,
+               grid=dict(n=101), timing=dict(min_run_time=0.01, max_run_time=0.1), out=folder,
+               quiet=True,
                reference=dict(cache_dir=str(reference_cache)))
     return folder
 

@@ -67,8 +67,14 @@ def test_submitit_local_runs_the_same_jobs_and_echoes_them(tmp_path, reference_c
     assert any("[1/2] fn=sin: max |err|" in log.read_text() for log in logs)
 
 
-def test_help_lists_the_presets_and_launchers():
-    result = run("--help")
+@pytest.fixture(scope="module")
+def help_result() -> subprocess.CompletedProcess:
+    """`python run.py --help`, run once for the tests below (each run pays the start-up)."""
+    return run("--help")
+
+
+def test_help_lists_the_presets_and_launchers(help_result):
+    result = help_result
     assert result.returncode == 0, result.stderr
     for name in ("atlas", "methods", "scaling", "stepsize"):
         assert f"\n  {name:<16}" in result.stdout
@@ -78,10 +84,10 @@ def test_help_lists_the_presets_and_launchers():
     assert "  joblib          Parallel on this machine, one job per CPU" in result.stdout
 
 
-def test_help_lists_every_torch_op_from_the_registry():
+def test_help_lists_every_torch_op_from_the_registry(help_result):
     from harness.functions.torch_ops import TORCH_OPS
 
-    result = run("--help")
+    result = help_result
     assert result.returncode == 0, result.stderr
     assert "== Torch ops (python run.py fn=torch fn.name=NAME" in result.stdout
     assert ", ".join(TORCH_OPS.names()) in result.stdout
