@@ -204,7 +204,7 @@ def time_study(study: Study, log: Callable[[str], None] = print) -> PairTiming:
     spec = make_spec(study)
     with threads(study_threads(spec, study)):
         first_call(spec, study, log)
-        return time_spec(spec, study, torch.get_num_threads())
+        return time_spec(spec, study, timing_threads(study.timing, spec.n_timed())[0])
 
 
 def points_table(checked: Checked, ref: Reference, reason: np.ndarray,
