@@ -135,7 +135,6 @@ def test_the_study_runs_at_the_thread_count_it_is_timed_at(compose_config, refer
     assert torch.get_num_threads() == before  # and the process's own count is put back
 
 
-
 @pytest.mark.parametrize("num_threads, expected", [(None, 1), (2, 2)])
 def test_a_fresh_timing_process_times_a_network_at_the_timing_thread_count(num_threads,
                                                                            expected):
@@ -144,6 +143,7 @@ def test_a_fresh_timing_process_times_a_network_at_the_timing_thread_count(num_t
     timing = TimingConf(min_run_time=0.01, max_run_time=0.05, num_threads=num_threads)
     pair = time_study(network_study("tutorial_mlp", timing=timing), log=lambda line: None)
     assert pair.num_threads == expected
+
 
 # --- on a CUDA device ------------------------------------------------------------------------
 
@@ -161,7 +161,7 @@ def test_a_study_on_cuda_is_checked_against_the_same_reference(run):
 def test_a_timed_cuda_study_counts_the_work_done_not_queued(compose_config, reference_cache,
                                                             tmp_path):
     from harness.config.validate import validate
-    from harness.study.flow import run_study, time_study
+    from harness.study.flow import run_study
 
     cfg = compose_config("fn=tanh", "method=autograd", "device=cuda", "grid.n=100000",
                          "timing.min_run_time=0.05", "timing.max_run_time=0.25",
